@@ -1,0 +1,99 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Build, activate and roll back CosmoServer plugin bundles.
+#[derive(Debug, Parser)]
+#[command(name = "cosmo-bundle", version, about)]
+pub struct Cli {
+    /// Data directory (default: $XDG_DATA_HOME/cosmoserver).
+    #[arg(long, global = true, env = "COSMO_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// CosmoServer repository (holds pyproject.toml and src/cosmoserver/); only read.
+    #[arg(long, global = true, env = "COSMO_SERVER_DIR", value_name = "DIR")]
+    pub server: Option<PathBuf>,
+
+    /// Python for new bundles: a version (3.11) or an interpreter path; default: UV_PYTHON, else uv's choice.
+    #[arg(long, global = true, env = "COSMO_PYTHON", value_name = "PYTHON")]
+    pub python: Option<String>,
+
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Do not print progress.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage plugin records.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Build the bundle of the wanted plugin set and make it a new generation.
+    Build(BuildArgs),
+    /// List generations with their plugins.
+    Generations,
+    /// Make generation GEN current.
+    Switch {
+        /// Generation number (see `generations`).
+        generation: u32,
+    },
+    /// Make the generation before the current one current.
+    Rollback,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Record the new generation without making it current.
+    #[arg(long)]
+    pub no_switch: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Record a new plugin (PENDING until the next build is activated).
+    Add(AddArgs),
+    /// List plugin records.
+    List,
+    /// Show one plugin record.
+    Show {
+        /// Record id or name.
+        plugin: String,
+    },
+    /// Change the version a plugin will be built at (its updated_version).
+    Update {
+        /// Record id or name.
+        plugin: String,
+        /// New version (PyPI plugins) or git branch, tag or commit (git plugins).
+        #[arg(long, visible_alias = "rev", value_name = "VERSION")]
+        version: String,
+    },
+    /// Delete a plugin record.
+    Remove {
+        /// Record id or name.
+        plugin: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("origin").required(true).args(["version", "git"]))]
+pub struct AddArgs {
+    /// Distribution name, e.g. zigbee-switch.
+    pub name: String,
+    /// Exact PyPI version (a PyPI plugin).
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Git repository URL: https://, ssh:// or file:// (a git plugin).
+    #[arg(long, value_name = "URL")]
+    pub git: Option<String>,
+    /// Branch, tag or commit of the git repository (default: HEAD).
+    #[arg(long, requires = "git", value_name = "REV")]
+    pub rev: Option<String>,
+}

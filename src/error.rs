@@ -1,0 +1,117 @@
+//! Typed errors and the documented exit codes they map to.
+
+use std::path::PathBuf;
+
+/// Exit codes: a stable contract, listed in README.md.
+pub mod exit {
+    /// An internal error: I/O, a corrupt store, a database failure.
+    pub const INTERNAL: i32 = 1;
+    /// Bad input: arguments, the server repository, an unknown generation.
+    pub const BAD_INPUT: i32 = 2;
+    /// The plugin set has no solution (a dependency conflict).
+    pub const CONFLICT: i32 = 3;
+    /// A plugin failed its checks in the built bundle (manifest, import).
+    pub const PLUGIN_CHECK: i32 = 4;
+    /// Another cosmo-bundle command held the lock for too long.
+    pub const LOCK_TIMEOUT: i32 = 5;
+    /// uv failed for another reason than a conflict (network, build, invalid project).
+    pub const UV_FAILED: i32 = 6;
+    /// uv is not installed or not on PATH.
+    pub const UV_MISSING: i32 = 7;
+}
+
+/// Everything an operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{message}")]
+    BadInput { message: String, hint: Option<String> },
+
+    #[error("dependency conflict: uv found no solution for this plugin set\n{explanation}")]
+    Conflict { explanation: String },
+
+    #[error("plugin check failed: {message}")]
+    PluginCheck { message: String },
+
+    #[error("timed out after {seconds}s waiting for the lock on {}", path.display())]
+    LockTimeout { path: PathBuf, seconds: u64 },
+
+    #[error("`{command}` failed with {status}\n{stderr}")]
+    UvFailed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+
+    #[error("uv was not found on PATH")]
+    UvMissing,
+
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    #[error("database {}: {source}", path.display())]
+    Db {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error("{}: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A bad-input error with a hint on how to fix it.
+    pub fn input(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::BadInput {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// The documented exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::BadInput { .. } => exit::BAD_INPUT,
+            Error::Conflict { .. } => exit::CONFLICT,
+            Error::PluginCheck { .. } => exit::PLUGIN_CHECK,
+            Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
+            Error::UvFailed { .. } => exit::UV_FAILED,
+            Error::UvMissing => exit::UV_MISSING,
+            Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => exit::INTERNAL,
+        }
+    }
+
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::BadInput { hint, .. } => hint.clone(),
+            Error::Conflict { .. } => Some(
+                "change the plugin's version, or remove the plugin it conflicts with".into(),
+            ),
+            Error::LockTimeout { .. } => Some(
+                "another cosmo-bundle command is still running; wait for it, or raise COSMO_LOCK_TIMEOUT (seconds)".into(),
+            ),
+            Error::UvMissing => Some(
+                "install uv: `pip install uv` or `curl -LsSf https://astral.sh/uv/install.sh | sh`, then make sure `uv` is on PATH".into(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// A short machine-readable name for `--json` error output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::BadInput { .. } => "bad_input",
+            Error::Conflict { .. } => "conflict",
+            Error::PluginCheck { .. } => "plugin_check",
+            Error::LockTimeout { .. } => "lock_timeout",
+            Error::UvFailed { .. } => "uv_failed",
+            Error::UvMissing => "uv_missing",
+            Error::Io(_) => "io",
+            Error::Db { .. } => "database",
+            Error::Corrupt { .. } => "corrupt",
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Operations: what the commands do, one module per concern.
+
+pub mod build;
+pub mod generations;
+pub mod plugins;

@@ -1,0 +1,110 @@
+//! Plugin records: add, update, remove.
+
+use crate::context::Context;
+use crate::db;
+use crate::error::{Error, Result};
+use crate::plugin::{
+    DEFAULT_GIT_REV, DistName, PluginRecord, SourceType, Status, check_git_rev, check_git_url,
+    check_version, normalize,
+};
+
+/// Where a new plugin comes from, as the user gave it.
+#[derive(Debug, Clone)]
+pub enum NewSource {
+    Pypi { version: String },
+    Git { url: String, rev: Option<String> },
+}
+
+/// Validates everything about a new record before anything is written.
+fn new_record(name: &str, source: &NewSource) -> Result<PluginRecord> {
+    DistName::parse(name)?;
+    let (source, source_type, version) = match source {
+        NewSource::Pypi { version } => (name.to_string(), SourceType::Pypi, check_version(version)?),
+        NewSource::Git { url, rev } => (
+            check_git_url(url)?,
+            SourceType::Git,
+            check_git_rev(rev.as_deref().unwrap_or(DEFAULT_GIT_REV))?,
+        ),
+    };
+    let now = db::now();
+    Ok(PluginRecord {
+        id: db::new_id(),
+        name: name.to_string(),
+        source,
+        source_type,
+        installed_version: None,
+        updated_version: Some(version),
+        install_status: Status::Pending,
+        error_message: None,
+        created_at: now.clone(),
+        updated_at: now,
+    })
+}
+
+/// Creates a PENDING record with `updated_version` set.
+pub fn add(ctx: &Context, name: &str, source: &NewSource) -> Result<PluginRecord> {
+    let record = new_record(name, source)?;
+    let session = ctx.begin()?;
+    let key = normalize(name);
+    if let Some(existing) = session
+        .db
+        .all()?
+        .into_iter()
+        .find(|r| normalize(r.distribution()) == key)
+    {
+        return Err(Error::input(
+            format!("plugin {name:?} is already recorded (id {})", existing.id),
+            format!("change its version with `cosmo-bundle plugin update {name} --version V`, or remove it first"),
+        ));
+    }
+    session.db.insert(&record)?;
+    Ok(record)
+}
+
+/// Sets `updated_version` (a PyPI version or a git ref) and marks the record PENDING.
+pub fn update(ctx: &Context, key: &str, version: &str) -> Result<PluginRecord> {
+    let session = ctx.begin()?;
+    let record = session.db.find(key)?;
+    let version = match record.source_type {
+        SourceType::Pypi => check_version(version)?,
+        SourceType::Git => check_git_rev(version)?,
+    };
+    let unchanged = record.install_status == Status::Installed
+        && record.installed_version.as_deref() == Some(version.as_str());
+    let updated = PluginRecord {
+        updated_version: (!unchanged).then_some(version),
+        install_status: if unchanged { Status::Installed } else { Status::Pending },
+        error_message: None,
+        updated_at: db::now(),
+        ..record
+    };
+    session.db.update(&updated)?;
+    Ok(updated)
+}
+
+/// Deletes a record. A plugin of the current bundle keeps running until the next build.
+pub fn remove(ctx: &Context, key: &str) -> Result<PluginRecord> {
+    let session = ctx.begin()?;
+    let record = session.db.find(key)?;
+    session.db.delete(&record.id)?;
+    Ok(record)
+}
+
+/// Every record (read-only).
+pub fn list(ctx: &Context) -> Result<Vec<PluginRecord>> {
+    match ctx.read_db()? {
+        Some(db) => db.all(),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// One record by id or name (read-only).
+pub fn show(ctx: &Context, key: &str) -> Result<PluginRecord> {
+    match ctx.read_db()? {
+        Some(db) => db.find(key),
+        None => Err(Error::input(
+            format!("no plugin record matches {key:?} (there is no database yet)"),
+            "add one with `cosmo-bundle plugin add`",
+        )),
+    }
+}

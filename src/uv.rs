@@ -1,0 +1,126 @@
+//! Running uv: never through a shell, with its command line, exit status and stderr kept.
+
+use crate::error::{Error, Result};
+use crate::python::PythonRequest;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Variables that would redirect uv away from the bundle's own project and `.venv`.
+const SCRUBBED_ENV: &[&str] = &[
+    "VIRTUAL_ENV",
+    "UV_PROJECT_ENVIRONMENT",
+    "UV_PROJECT",
+    "UV_FROZEN",
+    "UV_LOCKED",
+    "UV_NO_SYNC",
+];
+
+/// The first line of uv's stderr when resolution has no solution.
+const NO_SOLUTION: &str = "No solution found when resolving dependencies";
+
+/// A located uv executable.
+#[derive(Debug, Clone)]
+pub struct Uv {
+    path: PathBuf,
+}
+
+impl Uv {
+    /// Finds `uv` on PATH, or fails with how to install it.
+    pub fn find() -> Result<Uv> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("uv"))
+            .find(|p| is_executable(p))
+            .map(|path| Uv { path })
+            .ok_or(Error::UvMissing)
+    }
+
+    /// `uv --version`, e.g. `uv 0.13.9`.
+    pub fn version(&self) -> Result<String> {
+        let out = self.run(&["--version".into()])?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// `uv lock` in `project`; a resolution failure becomes [`Error::Conflict`].
+    pub fn lock(&self, project: &Path, python: &PythonRequest) -> Result<()> {
+        self.project_command("lock", project, python, &[])
+    }
+
+    /// `uv sync --locked --no-install-project` in `project` (the server is not a package of
+    /// the bundle: its sources are linked in and put on the path by a `.pth` file).
+    pub fn sync(&self, project: &Path, python: &PythonRequest) -> Result<()> {
+        self.project_command("sync", project, python, &["--locked", "--no-install-project"])
+    }
+
+    fn project_command(
+        &self,
+        verb: &str,
+        project: &Path,
+        python: &PythonRequest,
+        extra: &[&str],
+    ) -> Result<()> {
+        let mut args: Vec<OsString> = vec![
+            verb.into(),
+            "--project".into(),
+            project.into(),
+            "--color".into(),
+            "never".into(),
+            "--no-progress".into(),
+        ];
+        args.extend(extra.iter().map(OsString::from));
+        if let Some(request) = &python.request {
+            args.push("--python".into());
+            args.push(request.into());
+        }
+        self.run(&args).map(drop)
+    }
+
+    fn run(&self, args: &[OsString]) -> Result<Output> {
+        let mut cmd = Command::new(&self.path);
+        cmd.args(args).stdin(std::process::Stdio::null());
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        let command_line = std::iter::once(self.path.as_os_str())
+            .chain(args.iter().map(OsString::as_os_str))
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = cmd.output().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::UvMissing
+            } else {
+                crate::fsutil::with_path(e, &self.path).into()
+            }
+        })?;
+        if out.status.success() {
+            return Ok(out);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+        if out.status.code() == Some(1)
+            && let Some(at) = stderr.find(NO_SOLUTION)
+        {
+            // uv's own explanation, without the interpreter and progress lines before it.
+            let start = stderr[..at].rfind('\n').map_or(0, |i| i + 1);
+            return Err(Error::Conflict {
+                explanation: stderr[start..].to_string(),
+            });
+        }
+        Err(Error::UvFailed {
+            command: command_line,
+            status: match out.status.code() {
+                Some(code) => format!("exit code {code}"),
+                None => "a signal".to_string(),
+            },
+            stderr,
+        })
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
