@@ -51,19 +51,32 @@ pub fn switch(ctx: &Context, number: u32) -> Result<()> {
 
 /// Makes the highest-numbered generation below the current one current; returns it.
 pub fn rollback(ctx: &Context) -> Result<u32> {
+    // Checked before taking the lock so that a refused rollback writes nothing, and again
+    // under the lock, where the decision is made.
+    previous(&ctx.profile())?;
+    let mut session = ctx.begin()?;
+    let target = previous(&session.profile)?;
+    session.activate(target)?;
+    Ok(target)
+}
+
+fn previous(profile: &crate::profile::Profile) -> Result<u32> {
     let hint = "list generations with `cosmo-bundle generations`";
-    let profile = ctx.profile();
     let Some(current) = profile.current()? else {
         return Err(Error::input("there is no current generation to roll back from", hint));
     };
-    let Some(previous) = profile.generations()?.into_iter().rev().find(|g| g.number < current) else {
-        return Err(Error::input(
-            format!("generation {current} is the oldest; there is nothing to roll back to"),
-            hint,
-        ));
-    };
-    ctx.begin()?.activate(previous.number)?;
-    Ok(previous.number)
+    profile
+        .generations()?
+        .into_iter()
+        .rev()
+        .find(|g| g.number < current)
+        .map(|g| g.number)
+        .ok_or_else(|| {
+            Error::input(
+                format!("generation {current} is the oldest; there is nothing to roll back to"),
+                hint,
+            )
+        })
 }
 
 fn unknown(number: u32) -> Error {

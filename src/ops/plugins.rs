@@ -69,8 +69,8 @@ pub fn update(ctx: &Context, key: &str, version: &str) -> Result<PluginRecord> {
         SourceType::Pypi => check_version(version)?,
         SourceType::Git => check_git_rev(version)?,
     };
-    let unchanged = record.install_status == Status::Installed
-        && record.installed_version.as_deref() == Some(version.as_str());
+    // installed_version is set only while the record is in the current generation.
+    let unchanged = record.installed_version.as_deref() == Some(version.as_str());
     let updated = PluginRecord {
         updated_version: (!unchanged).then_some(version),
         install_status: if unchanged { Status::Installed } else { Status::Pending },

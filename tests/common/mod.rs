@@ -1,0 +1,187 @@
+//! Shared test harness: runs the real binary on temporary data directories, with uv
+//! offline against a wheelhouse built from `fixtures/packages` by `fixtures/make_wheelhouse.py`.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cosmo-bundle");
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture_server() -> PathBuf {
+    repo_root().join("fixtures/server")
+}
+
+/// The offline wheelhouse of the fixture packages, built once per test process.
+pub fn wheelhouse() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("wheelhouse-{}", std::process::id()));
+        let status = Command::new("python3")
+            .arg(repo_root().join("fixtures/make_wheelhouse.py"))
+            .arg(&dir)
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "make_wheelhouse.py failed");
+        dir
+    })
+}
+
+/// Variables of the caller's environment that would change what the tests do.
+const CLEARED: &[&str] = &[
+    "COSMO_PYTHON", "UV_PYTHON", "UV_INDEX", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL", "UV_EXCLUDE_NEWER", "UV_RESOLUTION", "UV_PRERELEASE",
+    "COSMO_BUNDLE_PAUSE_AT", "COSMO_LOCK_TIMEOUT", "VIRTUAL_ENV",
+];
+
+/// One temporary data directory and the settings commands run with.
+pub struct Env {
+    pub data: tempfile::TempDir,
+    pub server: PathBuf,
+    pub vars: BTreeMap<String, OsString>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env::with_server(fixture_server())
+    }
+
+    pub fn with_server(server: PathBuf) -> Env {
+        let mut vars = BTreeMap::new();
+        vars.insert("UV_OFFLINE".into(), "1".into());
+        vars.insert("UV_NO_INDEX".into(), "1".into());
+        vars.insert("UV_FIND_LINKS".into(), wheelhouse().as_os_str().to_owned());
+        vars.insert("UV_PYTHON_DOWNLOADS".into(), "never".into());
+        Env { data: tempfile::tempdir().unwrap(), server, vars }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<OsString>) {
+        self.vars.insert(key.into(), value.into());
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        for var in CLEARED {
+            cmd.env_remove(var);
+        }
+        cmd.env("COSMO_DATA_DIR", self.dir())
+            .env("COSMO_SERVER_DIR", &self.server)
+            .envs(&self.vars)
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("binary runs")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "`cosmo-bundle {}` failed ({:?})\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs with `--json` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).expect("valid JSON on stdout")
+    }
+
+    /// Runs, expects exit code `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "`cosmo-bundle {}`\nstdout: {}\nstderr: {stderr}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+
+    pub fn current_target(&self) -> Option<PathBuf> {
+        std::fs::read_link(self.dir().join("current")).ok()
+    }
+
+    /// Every path under the data directory with its content hash or link target.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, String> {
+        snapshot(self.dir())
+    }
+
+    pub fn plugin(&self, name: &str) -> serde_json::Value {
+        self.json(&["plugin", "show", name])[0].clone()
+    }
+}
+
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            let ft = entry.file_type().unwrap();
+            let value = if ft.is_symlink() {
+                format!("-> {}", std::fs::read_link(&path).unwrap().display())
+            } else if ft.is_dir() {
+                stack.push(path);
+                "dir".to_string()
+            } else {
+                blake3::hash(&std::fs::read(&path).unwrap()).to_hex().to_string()
+            };
+            out.insert(rel, value);
+        }
+    }
+    out
+}
+
+/// A copy of the fixture server in a temporary directory, for tests that change it.
+pub fn copy_of_fixture_server() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_server(), dir.path());
+    dir
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "__pycache__" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Runs a program and asserts success; returns stdout.
+pub fn run_ok(program: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -> String {
+    let out = Command::new(program.as_ref()).args(args).current_dir(cwd).output().unwrap();
+    assert!(out.status.success(), "{:?} {args:?}: {}", program.as_ref(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
