@@ -1,0 +1,166 @@
+//! Kill real builds with SIGKILL and check that nothing that looks valid is left behind.
+//!
+//! The build runs in its own process group and the whole group is killed, as a service
+//! manager or a power cut would: uv dies with it.
+
+mod common;
+
+use common::*;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+fn spawn_build(env: &Env) -> Child {
+    env.cmd(&["build"])
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn kill_group(mut child: Child) {
+    // SAFETY: plain syscall on the child's own process group.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+/// Command lines of `pid`'s direct children.
+fn children(pid: u32) -> Vec<String> {
+    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    list.split_whitespace()
+        .filter_map(|c| std::fs::read(format!("/proc/{c}/cmdline")).ok())
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .collect()
+}
+
+/// Waits until the build runs `uv <verb>`, then kills it there.
+fn kill_during_uv(env: &Env, verb: &str) {
+    let child = spawn_build(env);
+    let started = Instant::now();
+    let needle = format!(" {verb} --project ");
+    loop {
+        if children(child.id()).iter().any(|c| c.contains(&needle)) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "never saw uv {verb}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    kill_group(child);
+}
+
+/// A data directory with generation 1 current and one more plugin waiting.
+fn prepared() -> Env {
+    let env = Env::new();
+    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+    env.ok(&["build"]);
+    env.ok(&["plugin", "add", "hue-lights", "--version", "1.0.0"]);
+    env
+}
+
+/// The registered bundles' files (everything but the venv, which is large) and `current`.
+fn registered_state(env: &Env) -> (Option<PathBuf>, Vec<(PathBuf, String)>) {
+    let snap = env.snapshot();
+    let registered: Vec<PathBuf> = snap
+        .keys()
+        .filter(|p| p.ends_with("bundle.json"))
+        .map(|p| p.parent().unwrap().to_path_buf())
+        .collect();
+    let files = snap
+        .into_iter()
+        .filter(|(p, _)| registered.iter().any(|r| p.starts_with(r)) && !p.components().any(|c| c.as_os_str() == ".venv"))
+        .collect();
+    (env.current_target(), files)
+}
+
+/// After a kill: `current` is the old generation or the new one, every generation's bundle
+/// is registered, registered bundles are untouched, and the same set then builds.
+fn check_after_kill(env: &Env, before: &(Option<PathBuf>, Vec<(PathBuf, String)>)) {
+    let current = env.current_target().expect("current still exists");
+    assert!(
+        current == Path::new("generations/1") || current == Path::new("generations/2"),
+        "current points to {current:?}"
+    );
+    let gens = env.json(&["generations"]);
+    for g in gens.as_array().unwrap() {
+        assert_eq!(g["valid"], true, "generation {} points at an unregistered bundle", g["number"]);
+    }
+    let (_, files_after) = registered_state(env);
+    for entry in &before.1 {
+        assert!(files_after.contains(entry), "registered bundle file changed: {entry:?}");
+    }
+    // The same set builds afterwards, and its bundle works.
+    let out = env.json(&["build"]);
+    let hash = out["hash"].as_str().unwrap();
+    let gens = env.json(&["generations"]);
+    let current = gens.as_array().unwrap().iter().find(|g| g["current"] == true).unwrap();
+    assert_eq!(current["hash"], hash);
+    assert_eq!(current["plugins"].as_array().unwrap().len(), 2);
+    run_ok(env.dir().join("current/.venv/bin/python"), &["-c", "import hue_lights, zigbee_switch"], env.dir());
+    assert_eq!(env.plugin("hue-lights")["install_status"], "INSTALLED");
+}
+
+#[test]
+fn killed_during_uv_lock() {
+    let env = prepared();
+    let before = registered_state(&env);
+    kill_during_uv(&env, "lock");
+    assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
+    check_after_kill(&env, &before);
+}
+
+#[test]
+fn killed_during_uv_sync() {
+    let env = prepared();
+    let before = registered_state(&env);
+    kill_during_uv(&env, "sync");
+    assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
+    check_after_kill(&env, &before);
+}
+
+#[test]
+fn killed_after_sync_before_registration() {
+    let mut env = prepared();
+    let before = registered_state(&env);
+    env.set("COSMO_BUNDLE_PAUSE_AT", "before-register");
+    let mut child = spawn_build(&env);
+    let stderr = child.stderr.take().unwrap();
+    wait_for(stderr, "paused at before-register");
+    kill_group(child);
+    env.vars.remove("COSMO_BUNDLE_PAUSE_AT");
+    // The half-built bundle is complete except for its registration: it must not be used.
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir().join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.join("bundle.json").exists())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "the unregistered build directory is there");
+    assert!(leftovers[0].join(".venv").exists());
+    assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
+    assert_eq!(env.json(&["generations"]).as_array().unwrap().len(), 1);
+    check_after_kill(&env, &before);
+}
+
+#[test]
+fn killed_at_spread_out_instants() {
+    // A debug build of this set takes roughly 300-600 ms here; the delays cover it and beyond.
+    for delay_ms in [0u64, 5, 15, 30, 60, 100, 150, 200, 260, 330, 420, 550, 800] {
+        let env = prepared();
+        let before = registered_state(&env);
+        let child = spawn_build(&env);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        kill_group(child);
+        check_after_kill(&env, &before);
+    }
+}
+
+fn wait_for(stderr: std::process::ChildStderr, needle: &str) {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stderr).lines() {
+        if line.unwrap().contains(needle) {
+            return;
+        }
+    }
+    panic!("process ended before printing {needle:?}");
+}
