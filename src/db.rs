@@ -26,8 +26,7 @@ const PLUGINS_DDL: &str = "CREATE TABLE plugins (
 )";
 
 /// cosmo-bundle's own key/value table.
-const STATE_DDL: &str =
-    "CREATE TABLE IF NOT EXISTS cosmo_bundle_state (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)";
+const STATE_DDL: &str = "CREATE TABLE IF NOT EXISTS cosmo_bundle_state (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)";
 
 const COLUMNS: &str = "id, name, source, source_type, installed_version, updated_version, \
                        install_status, error_message, created_at, updated_at";
@@ -105,7 +104,9 @@ impl Db {
     fn ensure_schema(&self) -> Result<()> {
         if !self.has_table("plugins")? {
             self.conn
-                .execute_batch(&format!("BEGIN IMMEDIATE; {PLUGINS_DDL}; {STATE_DDL}; COMMIT;"))
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {PLUGINS_DDL}; {STATE_DDL}; COMMIT;"
+                ))
                 .map_err(|e| self.err(e))?;
         } else {
             self.check_columns()?;
@@ -128,7 +129,9 @@ impl Db {
             if !have.iter().any(|h| h == col) {
                 return Err(Error::Corrupt {
                     path: self.path.clone(),
-                    reason: format!("table `plugins` has no column `{col}`; it does not follow the server's model"),
+                    reason: format!(
+                        "table `plugins` has no column `{col}`; it does not follow the server's model"
+                    ),
                 });
             }
         }
@@ -142,13 +145,17 @@ impl Db {
         }
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM plugins ORDER BY created_at, id"))
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM plugins ORDER BY created_at, id"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], raw_row)
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.err(e))?;
-        rows.into_iter().map(|r| r.into_record(&self.path)).collect()
+        rows.into_iter()
+            .map(|r| r.into_record(&self.path))
+            .collect()
     }
 
     /// Finds a record by id (32 hex digits, dashes allowed) or by name / distribution.
@@ -240,7 +247,11 @@ impl Db {
             return Ok(None);
         }
         self.conn
-            .query_row("SELECT value FROM cosmo_bundle_state WHERE key = ?1", [key], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM cosmo_bundle_state WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -300,10 +311,10 @@ impl RawRow {
             path: path.to_path_buf(),
             reason: format!("plugin {} has an unknown {col} {v:?}", self.id),
         };
-        let source_type =
-            SourceType::from_db(&self.source_type).ok_or_else(|| bad("source_type", &self.source_type))?;
-        let install_status =
-            Status::from_db(&self.install_status).ok_or_else(|| bad("install_status", &self.install_status))?;
+        let source_type = SourceType::from_db(&self.source_type)
+            .ok_or_else(|| bad("source_type", &self.source_type))?;
+        let install_status = Status::from_db(&self.install_status)
+            .ok_or_else(|| bad("install_status", &self.install_status))?;
         Ok(PluginRecord {
             id: self.id,
             name: self.name,
@@ -350,7 +361,11 @@ mod tests {
         assert_eq!(db.find("Zigbee_Switch").unwrap(), r);
         let sql: String = db
             .conn
-            .query_row("SELECT sql FROM sqlite_master WHERE name = 'plugins'", [], |r| r.get(0))
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'plugins'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(sql, PLUGINS_DDL);
         assert_eq!(r.id.len(), 32);
@@ -376,7 +391,9 @@ mod tests {
         let mut r = record("a");
         r.install_status = Status::Pending;
         db.insert(&r).unwrap();
-        db.conn.execute("UPDATE plugins SET install_status = 'pending'", []).unwrap();
+        db.conn
+            .execute("UPDATE plugins SET install_status = 'pending'", [])
+            .unwrap();
         assert!(matches!(db.all(), Err(Error::Corrupt { .. })));
     }
 }

@@ -24,7 +24,10 @@ pub mod exit {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{message}")]
-    BadInput { message: String, hint: Option<String> },
+    BadInput {
+        message: String,
+        hint: Option<String>,
+    },
 
     #[error("dependency conflict: uv found no solution for this plugin set\n{explanation}")]
     Conflict { explanation: String },

@@ -120,8 +120,16 @@ mod tests {
 
     #[test]
     fn order_of_plugins_does_not_matter() {
-        let a = inputs(&["zigbee-switch==1.0.0", "hue-lights==1.0.0", "b @ git+file:///r@v1"]);
-        let b = inputs(&["b @ git+file:///r@v1", "hue-lights==1.0.0", "zigbee-switch==1.0.0"]);
+        let a = inputs(&[
+            "zigbee-switch==1.0.0",
+            "hue-lights==1.0.0",
+            "b @ git+file:///r@v1",
+        ]);
+        let b = inputs(&[
+            "b @ git+file:///r@v1",
+            "hue-lights==1.0.0",
+            "zigbee-switch==1.0.0",
+        ]);
         assert_eq!(a.hash(), b.hash());
         assert_eq!(a.hash().len(), HASH_LEN);
     }
@@ -130,12 +138,24 @@ mod tests {
     fn every_input_changes_the_hash() {
         let base = inputs(&["a==1"]);
         let mut variants = vec![inputs(&["a==2"]), inputs(&[])];
-        let mut v = base.clone(); v.server_path.push('x'); variants.push(v);
-        let mut v = base.clone(); v.server_pyproject.push(' '); variants.push(v);
-        let mut v = base.clone(); v.server_uv_lock = Some(String::new()); variants.push(v);
-        let mut v = base.clone(); v.python_request = Some("3.11".into()); variants.push(v);
-        let mut v = base.clone(); v.python_path = Some("/usr/bin/python3".into()); variants.push(v);
-        let mut v = base.clone(); v.env.insert("UV_OFFLINE".into(), "1".into()); variants.push(v);
+        let mut v = base.clone();
+        v.server_path.push('x');
+        variants.push(v);
+        let mut v = base.clone();
+        v.server_pyproject.push(' ');
+        variants.push(v);
+        let mut v = base.clone();
+        v.server_uv_lock = Some(String::new());
+        variants.push(v);
+        let mut v = base.clone();
+        v.python_request = Some("3.11".into());
+        variants.push(v);
+        let mut v = base.clone();
+        v.python_path = Some("/usr/bin/python3".into());
+        variants.push(v);
+        let mut v = base.clone();
+        v.env.insert("UV_OFFLINE".into(), "1".into());
+        variants.push(v);
         for v in variants {
             assert_ne!(v.hash(), base.hash(), "{v:?}");
         }
@@ -145,7 +165,9 @@ mod tests {
     #[test]
     fn store_layout_test_vectors_hold() {
         let doc = include_str!("../store-layout.md");
-        let start = doc.find("```json hash-vectors").expect("vectors block in store-layout.md");
+        let start = doc
+            .find("```json hash-vectors")
+            .expect("vectors block in store-layout.md");
         let body = &doc[start..];
         let body = &body[body.find('\n').unwrap() + 1..];
         let body = &body[..body.find("```").unwrap()];

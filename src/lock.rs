@@ -58,12 +58,16 @@ pub fn acquire(path: &Path, reporter: &dyn Reporter) -> Result<LockGuard> {
 fn timeout_from_env() -> Result<Duration> {
     match std::env::var("COSMO_LOCK_TIMEOUT") {
         Err(_) => Ok(Duration::from_secs(DEFAULT_TIMEOUT_SECS)),
-        Ok(v) => v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| {
-            Error::input(
-                format!("COSMO_LOCK_TIMEOUT={v:?} is not a number of seconds"),
-                "set it to a whole number such as 60, or unset it",
-            )
-        }),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| {
+                Error::input(
+                    format!("COSMO_LOCK_TIMEOUT={v:?} is not a number of seconds"),
+                    "set it to a whole number such as 60, or unset it",
+                )
+            }),
     }
 }
 

@@ -36,7 +36,10 @@ fn main() {
                 "hint": err.hint(),
                 "exit_code": err.exit_code(),
             }});
-            println!("{}", serde_json::to_string_pretty(&body).expect("serialisable"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).expect("serialisable")
+            );
         }
         eprintln!("error: {err}");
         if let Some(hint) = err.hint() {
@@ -56,13 +59,19 @@ fn run(cli: Cli) -> Result<()> {
         Some(d) => d,
         None => context::default_data_dir()?,
     };
-    let ctx = Context { data_dir, server_dir: cli.server, python: cli.python, reporter };
+    let ctx = Context {
+        data_dir,
+        server_dir: cli.server,
+        python: cli.python,
+        reporter,
+    };
     match &cli.command {
         Command::Plugin(cmd) => commands::plugin::run(&ctx, cli.json, cmd),
         Command::Build(args) => commands::build::run(&ctx, cli.json, args),
         Command::Generations => commands::generations::list(&ctx, cli.json),
-        Command::Switch { generation } => commands::generations::switch(&ctx, cli.json, *generation),
+        Command::Switch { generation } => {
+            commands::generations::switch(&ctx, cli.json, *generation)
+        }
         Command::Rollback => commands::generations::rollback(&ctx, cli.json),
     }
 }
-

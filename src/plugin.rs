@@ -138,7 +138,9 @@ impl DistName {
     pub fn parse(name: &str) -> Result<Self> {
         let ok = !name.is_empty()
             && name.len() <= 255
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
             && name.as_bytes()[0].is_ascii_alphanumeric()
             && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
         if !ok {
@@ -219,9 +221,8 @@ pub fn check_version(version: &str) -> Result<String> {
             hint,
         ));
     }
-    pep440_rs::Version::from_str(version).map_err(|e| {
-        Error::input(format!("{version:?} is not a PEP 440 version: {e}"), hint)
-    })?;
+    pep440_rs::Version::from_str(version)
+        .map_err(|e| Error::input(format!("{version:?} is not a PEP 440 version: {e}"), hint))?;
     Ok(version.to_string())
 }
 
@@ -247,7 +248,10 @@ pub fn check_git_url(url: &str) -> Result<String> {
         ));
     }
     if rest.is_empty() || rest.starts_with('-') {
-        return Err(Error::input(format!("git URL {url:?} has no host or path"), hint));
+        return Err(Error::input(
+            format!("git URL {url:?} has no host or path"),
+            hint,
+        ));
     }
     if url.contains(['#', '?']) {
         return Err(Error::input(
@@ -272,7 +276,9 @@ pub fn check_git_rev(rev: &str) -> Result<String> {
             .all(|b| b.is_ascii_alphanumeric() || b"._/-+".contains(&b));
     if !ok {
         return Err(Error::input(
-            format!("{rev:?} is not an accepted git ref (letters, digits and ._/-+ only, at most {VERSION_MAX} characters, not starting with '-')"),
+            format!(
+                "{rev:?} is not an accepted git ref (letters, digits and ._/-+ only, at most {VERSION_MAX} characters, not starting with '-')"
+            ),
             hint,
         ));
     }
@@ -285,7 +291,10 @@ mod tests {
 
     #[test]
     fn names_normalise_per_pep_503() {
-        assert_eq!(DistName::parse("Zigbee__Switch").unwrap().as_str(), "zigbee-switch");
+        assert_eq!(
+            DistName::parse("Zigbee__Switch").unwrap().as_str(),
+            "zigbee-switch"
+        );
         assert_eq!(DistName::parse("a.b-c_d").unwrap().as_str(), "a-b-c-d");
         for bad in ["", "-x", "x-", "a b", "a/b", "é", "x;rm"] {
             assert!(DistName::parse(bad).is_err(), "{bad:?} accepted");
@@ -304,16 +313,30 @@ mod tests {
 
     #[test]
     fn git_urls_and_refs_are_restricted() {
-        for good in ["https://github.com/a/b.git", "ssh://git@host/a.git", "file:///tmp/repo"] {
+        for good in [
+            "https://github.com/a/b.git",
+            "ssh://git@host/a.git",
+            "file:///tmp/repo",
+        ] {
             assert!(check_git_url(good).is_ok(), "{good:?} rejected");
         }
         for bad in [
-            "http://host/a", "ext::sh -c touch% /tmp/x", "git@host:a.git", "fd::3",
-            "https://host/a b", "file:///tmp/repo#egg=x", "",
+            "http://host/a",
+            "ext::sh -c touch% /tmp/x",
+            "git@host:a.git",
+            "fd::3",
+            "https://host/a b",
+            "file:///tmp/repo#egg=x",
+            "",
         ] {
             assert!(check_git_url(bad).is_err(), "{bad:?} accepted");
         }
-        for good in ["main", "v1.0.0", "feature/x", "3cc0b5d358f71b4dc4517ceff1a6f037777a5938"] {
+        for good in [
+            "main",
+            "v1.0.0",
+            "feature/x",
+            "3cc0b5d358f71b4dc4517ceff1a6f037777a5938",
+        ] {
             assert!(check_git_rev(good).is_ok(), "{good:?} rejected");
         }
         for bad in ["-u", "--upload-pack=x", "a b", "a..b", "", "x@{1}", "a;b"] {
@@ -325,12 +348,17 @@ mod tests {
     fn requirements_render_as_pep_508() {
         let pypi = Requirement {
             dist: DistName::parse("Hue_Lights").unwrap(),
-            source: PluginSource::Pypi { version: "1.0.0".into() },
+            source: PluginSource::Pypi {
+                version: "1.0.0".into(),
+            },
         };
         assert_eq!(pypi.pep508(), "hue-lights==1.0.0");
         let git = Requirement {
             dist: DistName::parse("hue-lights").unwrap(),
-            source: PluginSource::Git { url: "file:///r".into(), rev: "v1".into() },
+            source: PluginSource::Git {
+                url: "file:///r".into(),
+                rev: "v1".into(),
+            },
         };
         assert_eq!(git.pep508(), "hue-lights @ git+file:///r@v1");
     }

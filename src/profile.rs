@@ -72,14 +72,23 @@ impl Profile {
             .strip_prefix("../store")
             .ok()
             .and_then(|h| h.to_str())
-            .filter(|h| h.len() == crate::hash::HASH_LEN && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|h| {
+                h.len() == crate::hash::HASH_LEN && h.bytes().all(|b| b.is_ascii_hexdigit())
+            })
             .ok_or_else(|| Error::Corrupt {
                 path: link.clone(),
-                reason: format!("generation link points to {}, not ../store/<hash>", target.display()),
+                reason: format!(
+                    "generation link points to {}, not ../store/<hash>",
+                    target.display()
+                ),
             })?
             .to_string();
         let modified = fs::symlink_metadata(&link)?.modified()?;
-        Ok(Generation { number, hash, created_at: modified.into() })
+        Ok(Generation {
+            number,
+            hash,
+            created_at: modified.into(),
+        })
     }
 
     /// The generation `current` points to, if any.
@@ -97,7 +106,10 @@ impl Profile {
             .map(Some)
             .ok_or_else(|| Error::Corrupt {
                 path: self.current.clone(),
-                reason: format!("`current` points to {}, not generations/<n>", target.display()),
+                reason: format!(
+                    "`current` points to {}, not generations/<n>",
+                    target.display()
+                ),
             })
     }
 
@@ -118,8 +130,13 @@ impl Profile {
 
     /// Removes temporary links left by an interrupted flip. Call with the lock held.
     pub fn clear_leftovers(&self) -> Result<()> {
-        for dir in [&self.generations, self.current.parent().unwrap_or(Path::new("."))] {
-            let Ok(entries) = fs::read_dir(dir) else { continue };
+        for dir in [
+            &self.generations,
+            self.current.parent().unwrap_or(Path::new(".")),
+        ] {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
@@ -150,7 +167,10 @@ mod tests {
         p.set_current(1).unwrap();
         assert_eq!(p.current().unwrap(), Some(1));
         let gens = p.generations().unwrap();
-        assert_eq!(gens.iter().map(|g| g.hash.as_str()).collect::<Vec<_>>(), [a.as_str(), b.as_str()]);
+        assert_eq!(
+            gens.iter().map(|g| g.hash.as_str()).collect::<Vec<_>>(),
+            [a.as_str(), b.as_str()]
+        );
     }
 
     #[test]
@@ -158,6 +178,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("generations")).unwrap();
         std::os::unix::fs::symlink("/etc", dir.path().join("generations/1")).unwrap();
-        assert!(matches!(Profile::new(dir.path()).generations(), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            Profile::new(dir.path()).generations(),
+            Err(Error::Corrupt { .. })
+        ));
     }
 }

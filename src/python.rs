@@ -34,6 +34,9 @@ impl PythonRequest {
         } else {
             None
         };
-        Ok(PythonRequest { request: Some(request), path })
+        Ok(PythonRequest {
+            request: Some(request),
+            path,
+        })
     }
 }

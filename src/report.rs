@@ -31,8 +31,10 @@ impl Reporter for WarningsOnly {
 }
 
 /// Prints nothing (tests).
+#[cfg(test)]
 pub struct Silent;
 
+#[cfg(test)]
 impl Reporter for Silent {
     fn step(&self, _message: &str) {}
     fn warn(&self, _message: &str) {}

@@ -31,11 +31,16 @@ pub fn follow(db: &mut Db, manifest: &BundleManifest, generation: u32) -> Result
                 None => not_installed(record),
             };
             if next != *record {
-                db.update(&PluginRecord { updated_at: now.clone(), ..next })?;
+                db.update(&PluginRecord {
+                    updated_at: now.clone(),
+                    ..next
+                })?;
             }
         }
         for plugin in &manifest.plugins {
-            let known = records.iter().any(|r| normalize(r.distribution()) == plugin.name);
+            let known = records
+                .iter()
+                .any(|r| normalize(r.distribution()) == plugin.name);
             if !known {
                 db.insert(&PluginRecord {
                     id: db::new_id(),

@@ -26,9 +26,9 @@ impl ServerRepo {
     /// table, and a `src/cosmoserver` directory.
     pub fn open(dir: &Path) -> Result<ServerRepo> {
         let hint = "point --server (or COSMO_SERVER_DIR) at the CosmoServer repository: the directory holding pyproject.toml and src/cosmoserver/";
-        let root = dir.canonicalize().map_err(|e| {
-            Error::input(format!("server directory {}: {e}", dir.display()), hint)
-        })?;
+        let root = dir
+            .canonicalize()
+            .map_err(|e| Error::input(format!("server directory {}: {e}", dir.display()), hint))?;
         let pyproject_path = root.join("pyproject.toml");
         if !pyproject_path.is_file() {
             return Err(Error::input(
@@ -44,7 +44,10 @@ impl ServerRepo {
         }
         let bytes = fs::read(&pyproject_path)?;
         let pyproject = String::from_utf8(bytes).map_err(|_| {
-            Error::input(format!("{} is not UTF-8", pyproject_path.display()), "save it as UTF-8")
+            Error::input(
+                format!("{} is not UTF-8", pyproject_path.display()),
+                "save it as UTF-8",
+            )
         })?;
         let doc: DocumentMut = pyproject.parse().map_err(|e: toml_edit::TomlError| {
             Error::input(
@@ -119,12 +122,22 @@ impl ServerRepo {
 }
 
 fn check_project_table(doc: &DocumentMut, path: &Path) -> Result<()> {
-    let fix = "the server's pyproject.toml needs a [project] table with a name and a dependencies array";
+    let fix =
+        "the server's pyproject.toml needs a [project] table with a name and a dependencies array";
     let Some(project) = doc.get("project").and_then(Item::as_table_like) else {
-        return Err(Error::input(format!("{} has no [project] table", path.display()), fix));
+        return Err(Error::input(
+            format!("{} has no [project] table", path.display()),
+            fix,
+        ));
     };
     if project.get("name").and_then(Item::as_str).is_none() {
-        return Err(Error::input(format!("{}: [project].name is missing or not a string", path.display()), fix));
+        return Err(Error::input(
+            format!(
+                "{}: [project].name is missing or not a string",
+                path.display()
+            ),
+            fix,
+        ));
     }
     match project.get("dependencies") {
         None => {}
@@ -142,7 +155,10 @@ fn check_project_table(doc: &DocumentMut, path: &Path) -> Result<()> {
         .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("dependencies")));
     if dynamic {
         return Err(Error::input(
-            format!("{}: dependencies are dynamic, so plugins cannot be added to them", path.display()),
+            format!(
+                "{}: dependencies are dynamic, so plugins cannot be added to them",
+                path.display()
+            ),
             fix,
         ));
     }
@@ -152,9 +168,12 @@ fn check_project_table(doc: &DocumentMut, path: &Path) -> Result<()> {
 /// Appends strings to a TOML array in the array's own style: a multi-line array gets one
 /// item per line with the same indentation, and a comment after the last item stays there.
 fn append_keeping_layout(array: &mut Array, items: impl Iterator<Item = String>) {
-    let multiline = array
-        .iter()
-        .any(|v| v.decor().prefix().and_then(|p| p.as_str()).is_some_and(|p| p.contains('\n')));
+    let multiline = array.iter().any(|v| {
+        v.decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .is_some_and(|p| p.contains('\n'))
+    });
     if !multiline {
         for item in items {
             array.push(item);
@@ -200,7 +219,9 @@ mod tests {
     fn req(name: &str, version: &str) -> Requirement {
         Requirement {
             dist: DistName::parse(name).unwrap(),
-            source: PluginSource::Pypi { version: version.into() },
+            source: PluginSource::Pypi {
+                version: version.into(),
+            },
         }
     }
 
@@ -225,7 +246,10 @@ mod tests {
     fn single_line_and_missing_dependencies_are_handled() {
         let (_d, repo) = repo_with("[project]\nname = \"s\"\ndependencies = [\"a\"]\n");
         let out = repo.bundle_pyproject(&[req("b", "1")]);
-        assert_eq!(out, "[project]\nname = \"cosmo-server-bundled\"\ndependencies = [\"a\", \"b==1\"]\n");
+        assert_eq!(
+            out,
+            "[project]\nname = \"cosmo-server-bundled\"\ndependencies = [\"a\", \"b==1\"]\n"
+        );
         let (_d, repo) = repo_with("[project]\nname = \"s\"\n");
         let out: DocumentMut = repo.bundle_pyproject(&[req("b", "1")]).parse().unwrap();
         assert_eq!(out["project"]["dependencies"][0].as_str(), Some("b==1"));
@@ -233,16 +257,26 @@ mod tests {
 
     #[test]
     fn malformed_or_incomplete_servers_are_bad_input() {
-        for bad in ["[project\nname=", "[tool.x]\na=1\n", "[project]\nversion=\"1\"\n",
-                    "[project]\nname=\"s\"\ndependencies=\"a\"\n",
-                    "[project]\nname=\"s\"\ndynamic=[\"dependencies\"]\n"] {
+        for bad in [
+            "[project\nname=",
+            "[tool.x]\na=1\n",
+            "[project]\nversion=\"1\"\n",
+            "[project]\nname=\"s\"\ndependencies=\"a\"\n",
+            "[project]\nname=\"s\"\ndynamic=[\"dependencies\"]\n",
+        ] {
             let dir = tempfile::tempdir().unwrap();
             std::fs::create_dir_all(dir.path().join("src/cosmoserver")).unwrap();
             std::fs::write(dir.path().join("pyproject.toml"), bad).unwrap();
-            assert!(matches!(ServerRepo::open(dir.path()), Err(Error::BadInput { .. })), "{bad:?}");
+            assert!(
+                matches!(ServerRepo::open(dir.path()), Err(Error::BadInput { .. })),
+                "{bad:?}"
+            );
         }
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pyproject.toml"), "[project]\nname=\"s\"\n").unwrap();
-        assert!(matches!(ServerRepo::open(dir.path()), Err(Error::BadInput { .. })));
+        assert!(matches!(
+            ServerRepo::open(dir.path()),
+            Err(Error::BadInput { .. })
+        ));
     }
 }

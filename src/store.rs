@@ -134,7 +134,10 @@ impl Store {
             path: path.clone(),
             reason: format!("unreadable bundle manifest: {e}"),
         })?;
-        if manifest.format != MANIFEST_FORMAT || manifest.hash != hash || manifest.inputs.hash() != hash {
+        if manifest.format != MANIFEST_FORMAT
+            || manifest.hash != hash
+            || manifest.inputs.hash() != hash
+        {
             return Err(Error::Corrupt {
                 path,
                 reason: format!("bundle manifest does not describe bundle {hash}"),
@@ -145,7 +148,12 @@ impl Store {
 
     /// Builds the bundle for `spec` in place at `store/<hash>` and registers it.
     /// Call only with the data directory's lock held.
-    pub fn build(&self, spec: &BundleSpec, uv: &Uv, reporter: &dyn Reporter) -> Result<BundleManifest> {
+    pub fn build(
+        &self,
+        spec: &BundleSpec,
+        uv: &Uv,
+        reporter: &dyn Reporter,
+    ) -> Result<BundleManifest> {
         let inputs = spec.hash_inputs();
         let hash = inputs.hash();
         let dir = self.path(&hash);
@@ -155,16 +163,25 @@ impl Store {
             fs::remove_dir_all(&dir)?;
         }
         fs::create_dir(&dir)?;
-        let mut partial = PartialBundle { dir: dir.clone(), committed: false };
+        let mut partial = PartialBundle {
+            dir: dir.clone(),
+            committed: false,
+        };
 
-        fsutil::write_atomic(&dir.join("pyproject.toml"), spec.server.bundle_pyproject(&spec.plugins).as_bytes())?;
+        fsutil::write_atomic(
+            &dir.join("pyproject.toml"),
+            spec.server.bundle_pyproject(&spec.plugins).as_bytes(),
+        )?;
         if let Some(lock) = &spec.server.uv_lock {
             // The server's lock seeds uv's preferences: the bundle keeps the server's pins.
             fsutil::write_atomic(&dir.join("uv.lock"), lock.as_bytes())?;
         }
         spec.server.link_sources(&dir)?;
 
-        reporter.step(&format!("resolving {} plugin(s) with uv lock", spec.plugins.len()));
+        reporter.step(&format!(
+            "resolving {} plugin(s) with uv lock",
+            spec.plugins.len()
+        ));
         uv.lock(&dir, &spec.python)?;
         reporter.step("installing into the bundle's .venv with uv sync");
         uv.sync(&dir, &spec.python)?;
@@ -208,7 +225,9 @@ fn write_pth(bundle: &Path) -> Result<PythonInfo> {
     };
     let python = PythonInfo {
         home: value("home").ok_or_else(|| missing("home"))?,
-        version: value("version_info").or_else(|| value("version")).ok_or_else(|| missing("version_info"))?,
+        version: value("version_info")
+            .or_else(|| value("version"))
+            .ok_or_else(|| missing("version_info"))?,
     };
     let lib = venv.join("lib");
     let site = fs::read_dir(&lib)?
@@ -220,7 +239,10 @@ fn write_pth(bundle: &Path) -> Result<PythonInfo> {
             reason: "no site-packages directory in the bundle's venv".into(),
         })?;
     let src = bundle.join("src");
-    fsutil::write_atomic(&site.join(PTH_FILE), format!("{}\n", src.display()).as_bytes())?;
+    fsutil::write_atomic(
+        &site.join(PTH_FILE),
+        format!("{}\n", src.display()).as_bytes(),
+    )?;
     Ok(python)
 }
 

@@ -50,7 +50,12 @@ impl Uv {
     /// `uv sync --locked --no-install-project` in `project` (the server is not a package of
     /// the bundle: its sources are linked in and put on the path by a `.pth` file).
     pub fn sync(&self, project: &Path, python: &PythonRequest) -> Result<()> {
-        self.project_command("sync", project, python, &["--locked", "--no-install-project"])
+        self.project_command(
+            "sync",
+            project,
+            python,
+            &["--locked", "--no-install-project"],
+        )
     }
 
     fn project_command(

@@ -52,7 +52,13 @@ fn parse(text: &str) -> std::result::Result<HashMap<String, Resolved>, String> {
                 .source
                 .git
                 .and_then(|git| git.rsplit_once('#').map(|(_, c)| c.to_string()));
-            (normalize(&p.name), Resolved { version: p.version, commit })
+            (
+                normalize(&p.name),
+                Resolved {
+                    version: p.version,
+                    commit,
+                },
+            )
         })
         .collect())
 }
@@ -79,7 +85,16 @@ version = "1.0.0"
 source = { registry = "/tmp/wh" }
 "#;
         let map = parse(text).unwrap();
-        assert_eq!(map["hue-lights"].commit.as_deref(), Some("3cc0b5d358f71b4dc4517ceff1a6f037777a5938"));
-        assert_eq!(map["zigbee-switch"], Resolved { version: Some("1.0.0".into()), commit: None });
+        assert_eq!(
+            map["hue-lights"].commit.as_deref(),
+            Some("3cc0b5d358f71b4dc4517ceff1a6f037777a5938")
+        );
+        assert_eq!(
+            map["zigbee-switch"],
+            Resolved {
+                version: Some("1.0.0".into()),
+                commit: None
+            }
+        );
     }
 }

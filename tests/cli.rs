@@ -11,7 +11,12 @@ fn names_versions(gen_: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["version"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -35,7 +40,10 @@ fn add_build_rollback_switch_and_rows_follow_current() {
     let gens = env.json(&["generations"]);
     assert_eq!(gens.as_array().unwrap().len(), 1);
     assert_eq!(gens[0]["current"], true);
-    assert_eq!(names_versions(&gens[0]), [pair("hue-lights", "1.0.0"), pair("zigbee-switch", "1.0.0")]);
+    assert_eq!(
+        names_versions(&gens[0]),
+        [pair("hue-lights", "1.0.0"), pair("zigbee-switch", "1.0.0")]
+    );
     let rec = env.plugin("zigbee-switch");
     assert_eq!(rec["install_status"], "INSTALLED");
     assert_eq!(rec["installed_version"], "1.0.0");
@@ -61,16 +69,34 @@ fn add_build_rollback_switch_and_rows_follow_current() {
     assert_eq!(have, want);
     for name in &have {
         let link = bundle.join("src/cosmoserver").join(name);
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
-        assert_eq!(std::fs::read_link(&link).unwrap(), fixture_server().canonicalize().unwrap().join("src/cosmoserver").join(name));
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            fixture_server()
+                .canonicalize()
+                .unwrap()
+                .join("src/cosmoserver")
+                .join(name)
+        );
     }
     let out = run_ok(
         bundle.join(".venv/bin/python"),
-        &["-c", "import cosmoserver.routes.crud, zigbee_switch, hue_lights, cosmo_helpers; print(zigbee_switch.VERSION, cosmo_helpers.helper_version(), cosmoserver.__file__)"],
+        &[
+            "-c",
+            "import cosmoserver.routes.crud, zigbee_switch, hue_lights, cosmo_helpers; print(zigbee_switch.VERSION, cosmo_helpers.helper_version(), cosmoserver.__file__)",
+        ],
         env.dir(),
     );
     assert!(out.starts_with("1.0.0 1.0.0 "), "{out}");
-    assert!(out.contains("/store/"), "cosmoserver must come from the bundle's source tree: {out}");
+    assert!(
+        out.contains("/store/"),
+        "cosmoserver must come from the bundle's source tree: {out}"
+    );
 
     // A third plugin, a second generation.
     env.ok(&["plugin", "add", "cosmo-helpers", "--version", "1.0.0"]);
@@ -114,7 +140,13 @@ fn update_then_build_moves_updated_to_installed() {
     assert_eq!(rec["updated_version"], "1.1.0");
     env.ok(&["build"]);
     let rec = env.plugin("zigbee-switch");
-    assert_eq!((rec["install_status"].as_str(), rec["installed_version"].as_str()), (Some("INSTALLED"), Some("1.1.0")));
+    assert_eq!(
+        (
+            rec["install_status"].as_str(),
+            rec["installed_version"].as_str()
+        ),
+        (Some("INSTALLED"), Some("1.1.0"))
+    );
     assert!(rec["updated_version"].is_null());
     // Rolling back to 1.0.0 keeps the record, at the version of generation 1.
     env.ok(&["rollback"]);
@@ -139,14 +171,16 @@ fn same_set_in_any_order_has_one_hash_and_a_cache_hit_needs_no_uv() {
     a.ok(&["build"]);
     a.ok(&["plugin", "remove", "cosmo-helpers"]);
     let empty_path = tempfile::tempdir().unwrap();
-    let mut no_uv = Env { data: tempfile::tempdir().unwrap(), server: a.server.clone(), vars: a.vars.clone() };
-    std::mem::swap(&mut no_uv.data, &mut Env::new().data);
     let out = a
         .cmd(&["--json", "build"])
         .env("PATH", empty_path.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["reused"], true);
     assert_eq!(v["hash"], ha);
@@ -159,10 +193,17 @@ fn uv_missing_is_reported_with_how_to_install_and_writes_nothing() {
     env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
     let before = env.snapshot();
     let empty_path = tempfile::tempdir().unwrap();
-    let out = env.cmd(&["build"]).env("PATH", empty_path.path()).output().unwrap();
+    let out = env
+        .cmd(&["build"])
+        .env("PATH", empty_path.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(7));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("uv was not found on PATH") && stderr.contains("pip install uv"), "{stderr}");
+    assert!(
+        stderr.contains("uv was not found on PATH") && stderr.contains("pip install uv"),
+        "{stderr}"
+    );
     assert_eq!(env.snapshot(), before);
 }
 
@@ -173,18 +214,83 @@ fn bad_input_gets_exit_2_a_clear_message_and_writes_nothing() {
     env.ok(&["build"]);
     let before = env.snapshot();
     let cases: &[(&[&str], &str)] = &[
-        (&["plugin", "add", "bad name", "--version", "1.0"], "not a valid Python distribution name"),
+        (
+            &["plugin", "add", "bad name", "--version", "1.0"],
+            "not a valid Python distribution name",
+        ),
         (&["plugin", "add", "-dash", "--version", "1.0"], ""),
-        (&["plugin", "add", "hue-lights", "--version", "latest"], "not a PEP 440 version"),
-        (&["plugin", "add", "hue-lights", "--version", "1.0; rm -rf /"], "not a PEP 440 version"),
-        (&["plugin", "add", "hue-lights", "--git", "http://example.org/x.git"], "not allowed"),
-        (&["plugin", "add", "hue-lights", "--git", "ext::sh -c touch% /tmp/pwned"], "git URL"),
-        (&["plugin", "add", "hue-lights", "--git", "git@example.org:x.git"], "no scheme"),
-        (&["plugin", "add", "hue-lights", "--git", "file:///tmp/x", "--rev", "--upload-pack=touch"], ""),
-        (&["plugin", "add", "zigbee-switch", "--version", "1.1.0"], "already recorded"),
-        (&["plugin", "update", "zigbee-switch", "--version", "not-a-version"], "not a PEP 440 version"),
-        (&["plugin", "update", "no-such-plugin", "--version", "1.0"], "no plugin record matches"),
-        (&["plugin", "remove", "no-such-plugin"], "no plugin record matches"),
+        (
+            &["plugin", "add", "hue-lights", "--version", "latest"],
+            "not a PEP 440 version",
+        ),
+        (
+            &["plugin", "add", "hue-lights", "--version", "1.0; rm -rf /"],
+            "not a PEP 440 version",
+        ),
+        (
+            &[
+                "plugin",
+                "add",
+                "hue-lights",
+                "--git",
+                "http://example.org/x.git",
+            ],
+            "not allowed",
+        ),
+        (
+            &[
+                "plugin",
+                "add",
+                "hue-lights",
+                "--git",
+                "ext::sh -c touch% /tmp/pwned",
+            ],
+            "git URL",
+        ),
+        (
+            &[
+                "plugin",
+                "add",
+                "hue-lights",
+                "--git",
+                "git@example.org:x.git",
+            ],
+            "no scheme",
+        ),
+        (
+            &[
+                "plugin",
+                "add",
+                "hue-lights",
+                "--git",
+                "file:///tmp/x",
+                "--rev",
+                "--upload-pack=touch",
+            ],
+            "",
+        ),
+        (
+            &["plugin", "add", "zigbee-switch", "--version", "1.1.0"],
+            "already recorded",
+        ),
+        (
+            &[
+                "plugin",
+                "update",
+                "zigbee-switch",
+                "--version",
+                "not-a-version",
+            ],
+            "not a PEP 440 version",
+        ),
+        (
+            &["plugin", "update", "no-such-plugin", "--version", "1.0"],
+            "no plugin record matches",
+        ),
+        (
+            &["plugin", "remove", "no-such-plugin"],
+            "no plugin record matches",
+        ),
         (&["switch", "42"], "generation 42 does not exist"),
         (&["rollback"], "nothing to roll back to"),
     ];
@@ -213,7 +319,11 @@ fn bad_server_repositories_are_refused_before_anything_is_written() {
     std::fs::remove_dir_all(no_src.path().join("src/cosmoserver")).unwrap();
     check(no_src.path(), "has no src/cosmoserver");
     let malformed = copy_of_fixture_server();
-    std::fs::write(malformed.path().join("pyproject.toml"), "[project\nname = 'x'\n").unwrap();
+    std::fs::write(
+        malformed.path().join("pyproject.toml"),
+        "[project\nname = 'x'\n",
+    )
+    .unwrap();
     check(malformed.path(), "is not valid TOML");
     check(Path::new("/nonexistent/server"), "server directory");
 }
@@ -229,7 +339,10 @@ fn uv_failures_show_uv_stderr_and_leave_no_bundle() {
     env.ok(&["plugin", "update", "zigbee-switch", "--version", "9.9.9"]);
     let before_conflict = env.snapshot();
     let stderr = env.fails(&["build"], 3);
-    assert!(stderr.contains("No solution found when resolving dependencies"), "{stderr}");
+    assert!(
+        stderr.contains("No solution found when resolving dependencies"),
+        "{stderr}"
+    );
     assert_eq!(env.snapshot(), before_conflict);
     env.ok(&["plugin", "update", "zigbee-switch", "--version", "1.0.0"]);
     assert_eq!(env.plugin("zigbee-switch")["install_status"], "INSTALLED");
@@ -240,12 +353,18 @@ fn uv_failures_show_uv_stderr_and_leave_no_bundle() {
     let pyproject = std::fs::read_to_string(server.path().join("pyproject.toml")).unwrap();
     std::fs::write(
         server.path().join("pyproject.toml"),
-        pyproject.replace("\"cosmo-fixture-base>=1.0\"", "\"cosmo-fixture-base>>>1.0\""),
+        pyproject.replace(
+            "\"cosmo-fixture-base>=1.0\"",
+            "\"cosmo-fixture-base>>>1.0\"",
+        ),
     )
     .unwrap();
     let before_uv = env.snapshot();
     let stderr = env.fails(&["--server", server.path().to_str().unwrap(), "build"], 6);
-    assert!(stderr.contains("failed with exit code") && stderr.contains("cause:"), "{stderr}");
+    assert!(
+        stderr.contains("failed with exit code") && stderr.contains("cause:"),
+        "{stderr}"
+    );
     assert_eq!(env.snapshot(), before_uv);
     assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
     let _ = before;
@@ -276,8 +395,18 @@ fn a_second_server_repository_with_another_tree_builds_and_switches() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     entries.sort();
-    assert_eq!(entries, [".hidden.cfg", "__init__.py", "app.py", "plugins_api"]);
-    let out = run_ok(bundle.join(".venv/bin/python"), &["-c", "import cosmoserver.app as a, legacy_thermostat as t, cosmo_helpers as h; print(a.APP, t.VERSION, h.helper_version())"], env.dir());
+    assert_eq!(
+        entries,
+        [".hidden.cfg", "__init__.py", "app.py", "plugins_api"]
+    );
+    let out = run_ok(
+        bundle.join(".venv/bin/python"),
+        &[
+            "-c",
+            "import cosmoserver.app as a, legacy_thermostat as t, cosmo_helpers as h; print(a.APP, t.VERSION, h.helper_version())",
+        ],
+        env.dir(),
+    );
     assert_eq!(out.trim(), "other 1.0.0 2.0.0");
     env.ok(&["switch", "1"]);
     let gens = env.json(&["generations"]);
@@ -287,7 +416,10 @@ fn a_second_server_repository_with_another_tree_builds_and_switches() {
     assert_eq!(rec["install_status"], "UNINSTALLED");
     assert!(rec["installed_version"].is_null());
     env.ok(&["switch", "2"]);
-    assert_eq!(env.plugin("legacy-thermostat")["install_status"], "INSTALLED");
+    assert_eq!(
+        env.plugin("legacy-thermostat")["install_status"],
+        "INSTALLED"
+    );
 }
 
 #[test]
@@ -297,16 +429,38 @@ fn rows_follow_the_database_contract() {
     env.ok(&["build"]);
     let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
     let (id, st, status, created): (String, String, String, String) = conn
-        .query_row("SELECT id, source_type, install_status, created_at FROM plugins", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+        .query_row(
+            "SELECT id, source_type, install_status, created_at FROM plugins",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .unwrap();
-    assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+    assert!(
+        id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{id}"
+    );
     assert_eq!((st.as_str(), status.as_str()), ("PYPI", "INSTALLED"));
-    assert!(chrono::NaiveDateTime::parse_from_str(&created, "%Y-%m-%d %H:%M:%S%.6f").is_ok() && created.len() == 26, "{created}");
-    let ddl: String = conn.query_row("SELECT sql FROM sqlite_master WHERE name = 'plugins'", [], |r| r.get(0)).unwrap();
-    assert!(ddl.contains("install_status VARCHAR(11) NOT NULL") && ddl.contains("PRIMARY KEY (id)"));
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(&created, "%Y-%m-%d %H:%M:%S%.6f").is_ok()
+            && created.len() == 26,
+        "{created}"
+    );
+    let ddl: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'plugins'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        ddl.contains("install_status VARCHAR(11) NOT NULL") && ddl.contains("PRIMARY KEY (id)")
+    );
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "delete");
 }
 
@@ -347,7 +501,9 @@ fn rows_written_by_the_server_are_listed_and_built() {
     assert_eq!(rec["install_status"], "INSTALLED");
     assert_eq!(rec["name"], "Smart Switch");
     let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
-    let x: i64 = conn.query_row("SELECT x FROM other_server_table", [], |r| r.get(0)).unwrap();
+    let x: i64 = conn
+        .query_row("SELECT x FROM other_server_table", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(x, 7);
 }
 
@@ -356,7 +512,11 @@ fn a_second_mutating_command_waits_for_the_lock_then_gives_up() {
     let mut env = Env::new();
     env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
     env.set("COSMO_BUNDLE_PAUSE_AT", "before-register");
-    let mut holder = env.cmd(&["build"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut holder = env
+        .cmd(&["build"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_line(holder.stderr.take().unwrap(), "paused at before-register");
     env.vars.remove("COSMO_BUNDLE_PAUSE_AT");
     env.set("COSMO_LOCK_TIMEOUT", "1");

@@ -28,7 +28,8 @@ fn kill_group(mut child: Child) {
 
 /// Command lines of `pid`'s direct children.
 fn children(pid: u32) -> Vec<String> {
-    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let list =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     list.split_whitespace()
         .filter_map(|c| std::fs::read(format!("/proc/{c}/cmdline")).ok())
         .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
@@ -44,7 +45,10 @@ fn kill_during_uv(env: &Env, verb: &str) {
         if children(child.id()).iter().any(|c| c.contains(&needle)) {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "never saw uv {verb}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never saw uv {verb}"
+        );
         std::thread::sleep(Duration::from_micros(200));
     }
     kill_group(child);
@@ -69,7 +73,10 @@ fn registered_state(env: &Env) -> (Option<PathBuf>, Vec<(PathBuf, String)>) {
         .collect();
     let files = snap
         .into_iter()
-        .filter(|(p, _)| registered.iter().any(|r| p.starts_with(r)) && !p.components().any(|c| c.as_os_str() == ".venv"))
+        .filter(|(p, _)| {
+            registered.iter().any(|r| p.starts_with(r))
+                && !p.components().any(|c| c.as_os_str() == ".venv")
+        })
         .collect();
     (env.current_target(), files)
 }
@@ -84,20 +91,36 @@ fn check_after_kill(env: &Env, before: &(Option<PathBuf>, Vec<(PathBuf, String)>
     );
     let gens = env.json(&["generations"]);
     for g in gens.as_array().unwrap() {
-        assert_eq!(g["valid"], true, "generation {} points at an unregistered bundle", g["number"]);
+        assert_eq!(
+            g["valid"], true,
+            "generation {} points at an unregistered bundle",
+            g["number"]
+        );
     }
     let (_, files_after) = registered_state(env);
     for entry in &before.1 {
-        assert!(files_after.contains(entry), "registered bundle file changed: {entry:?}");
+        assert!(
+            files_after.contains(entry),
+            "registered bundle file changed: {entry:?}"
+        );
     }
     // The same set builds afterwards, and its bundle works.
     let out = env.json(&["build"]);
     let hash = out["hash"].as_str().unwrap();
     let gens = env.json(&["generations"]);
-    let current = gens.as_array().unwrap().iter().find(|g| g["current"] == true).unwrap();
+    let current = gens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["current"] == true)
+        .unwrap();
     assert_eq!(current["hash"], hash);
     assert_eq!(current["plugins"].as_array().unwrap().len(), 2);
-    run_ok(env.dir().join("current/.venv/bin/python"), &["-c", "import hue_lights, zigbee_switch"], env.dir());
+    run_ok(
+        env.dir().join("current/.venv/bin/python"),
+        &["-c", "import hue_lights, zigbee_switch"],
+        env.dir(),
+    );
     assert_eq!(env.plugin("hue-lights")["install_status"], "INSTALLED");
 }
 
@@ -135,7 +158,11 @@ fn killed_after_sync_before_registration() {
         .map(|e| e.unwrap().path())
         .filter(|p| !p.join("bundle.json").exists())
         .collect();
-    assert_eq!(leftovers.len(), 1, "the unregistered build directory is there");
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "the unregistered build directory is there"
+    );
     assert!(leftovers[0].join(".venv").exists());
     assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
     assert_eq!(env.json(&["generations"]).as_array().unwrap().len(), 1);

@@ -19,15 +19,25 @@ pub fn run(ctx: &Context, json: bool, args: &BuildArgs) -> Result<()> {
         }));
     }
     let Some(generation) = out.generation else {
-        println!("nothing to do: the current generation already has this plugin set ({})", out.hash);
+        println!(
+            "nothing to do: the current generation already has this plugin set ({})",
+            out.hash
+        );
         return Ok(());
     };
-    let how = if out.reused { "reused existing bundle" } else { "built bundle" };
+    let how = if out.reused {
+        "reused existing bundle"
+    } else {
+        "built bundle"
+    };
     println!("{how} {}", out.hash);
     if out.switched {
         println!("generation {} is now current", generation.number);
     } else {
-        println!("recorded generation {} (not current: use `cosmo-bundle switch {}`)", generation.number, generation.number);
+        println!(
+            "recorded generation {} (not current: use `cosmo-bundle switch {}`)",
+            generation.number, generation.number
+        );
     }
     Ok(())
 }

@@ -28,7 +28,10 @@ pub fn list(ctx: &Context, json: bool) -> Result<()> {
                 .join(", ")
         };
         let missing = if g.valid { "" } else { "  [bundle missing]" };
-        println!("{mark} {:>4}  {}  {}  {plugins}{missing}", g.number, g.created_at, g.hash);
+        println!(
+            "{mark} {:>4}  {}  {}  {plugins}{missing}",
+            g.number, g.created_at, g.hash
+        );
     }
     Ok(())
 }

@@ -54,8 +54,13 @@ pub fn run(ctx: &Context, json: bool, cmd: &PluginCommand) -> Result<()> {
 
 fn source(args: &AddArgs) -> NewSource {
     match (&args.version, &args.git) {
-        (_, Some(url)) => NewSource::Git { url: url.clone(), rev: args.rev.clone() },
-        (Some(version), None) => NewSource::Pypi { version: version.clone() },
+        (_, Some(url)) => NewSource::Git {
+            url: url.clone(),
+            rev: args.rev.clone(),
+        },
+        (Some(version), None) => NewSource::Pypi {
+            version: version.clone(),
+        },
         (None, None) => unreachable!("clap requires --version or --git"),
     }
 }

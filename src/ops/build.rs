@@ -32,7 +32,10 @@ pub fn wanted_set(records: &[PluginRecord]) -> Result<Vec<Requirement>> {
     reqs.sort_by(|a, b| a.dist.cmp(&b.dist));
     if let Some(w) = reqs.windows(2).find(|w| w[0].dist == w[1].dist) {
         return Err(Error::input(
-            format!("two plugin records want the distribution {:?}", w[0].dist.as_str()),
+            format!(
+                "two plugin records want the distribution {:?}",
+                w[0].dist.as_str()
+            ),
             "remove one of them with `cosmo-bundle plugin remove ID`",
         ));
     }
@@ -51,14 +54,24 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
         Some(db) => db.all()?,
         None => Vec::new(),
     };
-    let spec = BundleSpec { server: &server, plugins: wanted_set(&records)?, python: python.clone(), env: env.clone() };
+    let spec = BundleSpec {
+        server: &server,
+        plugins: wanted_set(&records)?,
+        python: python.clone(),
+        env: env.clone(),
+    };
     let mut uv = match store.load(&spec.hash_inputs().hash()) {
         Ok(Some(_)) => None,
         _ => Some(Uv::find()?),
     };
 
     let mut session = ctx.begin()?;
-    let spec = BundleSpec { server: &server, plugins: wanted_set(&session.db.all()?)?, python, env };
+    let spec = BundleSpec {
+        server: &server,
+        plugins: wanted_set(&session.db.all()?)?,
+        python,
+        env,
+    };
     let hash = spec.hash_inputs().hash();
 
     if let Some(current) = session.profile.current()?
@@ -67,7 +80,13 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
         && let Some(manifest) = session.store.load(&hash)?
     {
         session.activate(current)?;
-        return Ok(BuildOutcome { hash, generation: None, reused: true, switched: false, manifest });
+        return Ok(BuildOutcome {
+            hash,
+            generation: None,
+            reused: true,
+            switched: false,
+            manifest,
+        });
     }
 
     let (manifest, reused) = match session.store.load(&hash)? {
@@ -78,12 +97,21 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
                 None => Uv::find()?,
             };
             ctx.reporter.step(&format!("building bundle {hash}"));
-            (session.store.build(&spec, &uv, ctx.reporter.as_ref())?, false)
+            (
+                session.store.build(&spec, &uv, ctx.reporter.as_ref())?,
+                false,
+            )
         }
     };
     let generation = session.profile.add(&hash)?;
     if switch {
         session.activate(generation.number)?;
     }
-    Ok(BuildOutcome { hash, generation: Some(generation), reused, switched: switch, manifest })
+    Ok(BuildOutcome {
+        hash,
+        generation: Some(generation),
+        reused,
+        switched: switch,
+        manifest,
+    })
 }

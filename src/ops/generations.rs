@@ -31,7 +31,9 @@ pub fn list(ctx: &Context) -> Result<Vec<GenerationView>> {
             Ok(GenerationView {
                 number: g.number,
                 current: current == Some(g.number),
-                created_at: g.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                created_at: g
+                    .created_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 path: store.path(&g.hash).to_string_lossy().into_owned(),
                 valid: manifest.is_some(),
                 plugins: manifest.map(|m| m.plugins).unwrap_or_default(),
@@ -63,7 +65,10 @@ pub fn rollback(ctx: &Context) -> Result<u32> {
 fn previous(profile: &crate::profile::Profile) -> Result<u32> {
     let hint = "list generations with `cosmo-bundle generations`";
     let Some(current) = profile.current()? else {
-        return Err(Error::input("there is no current generation to roll back from", hint));
+        return Err(Error::input(
+            "there is no current generation to roll back from",
+            hint,
+        ));
     };
     profile
         .generations()?

@@ -19,7 +19,9 @@ pub enum NewSource {
 fn new_record(name: &str, source: &NewSource) -> Result<PluginRecord> {
     DistName::parse(name)?;
     let (source, source_type, version) = match source {
-        NewSource::Pypi { version } => (name.to_string(), SourceType::Pypi, check_version(version)?),
+        NewSource::Pypi { version } => {
+            (name.to_string(), SourceType::Pypi, check_version(version)?)
+        }
         NewSource::Git { url, rev } => (
             check_git_url(url)?,
             SourceType::Git,
@@ -54,7 +56,9 @@ pub fn add(ctx: &Context, name: &str, source: &NewSource) -> Result<PluginRecord
     {
         return Err(Error::input(
             format!("plugin {name:?} is already recorded (id {})", existing.id),
-            format!("change its version with `cosmo-bundle plugin update {name} --version V`, or remove it first"),
+            format!(
+                "change its version with `cosmo-bundle plugin update {name} --version V`, or remove it first"
+            ),
         ));
     }
     session.db.insert(&record)?;
@@ -73,7 +77,11 @@ pub fn update(ctx: &Context, key: &str, version: &str) -> Result<PluginRecord> {
     let unchanged = record.installed_version.as_deref() == Some(version.as_str());
     let updated = PluginRecord {
         updated_version: (!unchanged).then_some(version),
-        install_status: if unchanged { Status::Installed } else { Status::Pending },
+        install_status: if unchanged {
+            Status::Installed
+        } else {
+            Status::Pending
+        },
         error_message: None,
         updated_at: db::now(),
         ..record

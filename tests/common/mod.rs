@@ -22,7 +22,8 @@ pub fn fixture_server() -> PathBuf {
 pub fn wheelhouse() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("wheelhouse-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("wheelhouse-{}", std::process::id()));
         let status = Command::new("python3")
             .arg(repo_root().join("fixtures/make_wheelhouse.py"))
             .arg(&dir)
@@ -35,9 +36,18 @@ pub fn wheelhouse() -> &'static Path {
 
 /// Variables of the caller's environment that would change what the tests do.
 const CLEARED: &[&str] = &[
-    "COSMO_PYTHON", "UV_PYTHON", "UV_INDEX", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
-    "UV_EXTRA_INDEX_URL", "UV_EXCLUDE_NEWER", "UV_RESOLUTION", "UV_PRERELEASE",
-    "COSMO_BUNDLE_PAUSE_AT", "COSMO_LOCK_TIMEOUT", "VIRTUAL_ENV",
+    "COSMO_PYTHON",
+    "UV_PYTHON",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_EXCLUDE_NEWER",
+    "UV_RESOLUTION",
+    "UV_PRERELEASE",
+    "COSMO_BUNDLE_PAUSE_AT",
+    "COSMO_LOCK_TIMEOUT",
+    "VIRTUAL_ENV",
 ];
 
 /// One temporary data directory and the settings commands run with.
@@ -58,7 +68,11 @@ impl Env {
         vars.insert("UV_NO_INDEX".into(), "1".into());
         vars.insert("UV_FIND_LINKS".into(), wheelhouse().as_os_str().to_owned());
         vars.insert("UV_PYTHON_DOWNLOADS".into(), "never".into());
-        Env { data: tempfile::tempdir().unwrap(), server, vars }
+        Env {
+            data: tempfile::tempdir().unwrap(),
+            server,
+            vars,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -139,7 +153,9 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let rel = path.strip_prefix(root).unwrap().to_path_buf();
@@ -150,7 +166,9 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
                 stack.push(path);
                 "dir".to_string()
             } else {
-                blake3::hash(&std::fs::read(&path).unwrap()).to_hex().to_string()
+                blake3::hash(&std::fs::read(&path).unwrap())
+                    .to_hex()
+                    .to_string()
             };
             out.insert(rel, value);
         }
@@ -181,7 +199,16 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Runs a program and asserts success; returns stdout.
 pub fn run_ok(program: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -> String {
-    let out = Command::new(program.as_ref()).args(args).current_dir(cwd).output().unwrap();
-    assert!(out.status.success(), "{:?} {args:?}: {}", program.as_ref(), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(program.as_ref())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} {args:?}: {}",
+        program.as_ref(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
