@@ -62,6 +62,20 @@ impl Context {
         ServerRepo::open(dir)
     }
 
+    /// The bundle spec of a plugin set: this server, this Python, uv's environment.
+    pub fn spec<'a>(
+        &self,
+        server: &'a ServerRepo,
+        plugins: Vec<crate::plugin::Requirement>,
+    ) -> Result<crate::store::BundleSpec<'a>> {
+        Ok(crate::store::BundleSpec {
+            server,
+            plugins,
+            python: crate::python::PythonRequest::from_option(self.python.as_deref())?,
+            env: crate::hash::resolution_env(),
+        })
+    }
+
     /// Reads the database without writing anything; `None` when there is none yet.
     pub fn read_db(&self) -> Result<Option<Db>> {
         Db::open_ro(&self.db_path())
@@ -74,6 +88,7 @@ impl Context {
         let guard = lock::acquire(&self.data_dir.join("lock"), self.reporter.as_ref())?;
         let profile = self.profile();
         profile.clear_leftovers()?;
+        crate::resolve::clear_leftovers(&self.data_dir)?;
         let mut session = Session {
             db: Db::open_rw(&self.db_path())?,
             profile,

@@ -32,8 +32,10 @@ pub enum Error {
     #[error("dependency conflict: uv found no solution for this plugin set\n{explanation}")]
     Conflict { explanation: String },
 
-    #[error("plugin check failed: {message}")]
-    PluginCheck { message: String },
+    #[error("plugin check failed:{}", failures.iter().map(|f| format!("\n  {}: {}", f.name, f.reason)).collect::<String>())]
+    PluginCheck {
+        failures: Vec<crate::loadcheck::PluginFailure>,
+    },
 
     #[error("timed out after {seconds}s waiting for the lock on {}", path.display())]
     LockTimeout { path: PathBuf, seconds: u64 },
@@ -92,6 +94,9 @@ impl Error {
             Error::BadInput { hint, .. } => hint.clone(),
             Error::Conflict { .. } => Some(
                 "change the plugin's version, or remove the plugin it conflicts with".into(),
+            ),
+            Error::PluginCheck { .. } => Some(
+                "the failing plugins are marked FAILED; fix or remove them (`cosmo-bundle plugin remove NAME`), then build again".into(),
             ),
             Error::LockTimeout { .. } => Some(
                 "another cosmo-bundle command is still running; wait for it, or raise COSMO_LOCK_TIMEOUT (seconds)".into(),

@@ -88,6 +88,8 @@ pub struct BundlePlugin {
     pub resolved_version: Option<String>,
     /// The commit uv pinned, for git sources.
     pub commit: Option<String>,
+    /// The plugin's validated `cosmo.json`: what the server loads at start-up.
+    pub manifest: Option<crate::manifest::CosmoManifest>,
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
@@ -148,9 +150,12 @@ impl Store {
 
     /// Builds the bundle for `spec` in place at `store/<hash>` and registers it.
     /// Call only with the data directory's lock held.
+    /// `checked_lock` is the lock of a successful conflict check of this exact set: it is
+    /// used as is, and the set is not resolved again.
     pub fn build(
         &self,
         spec: &BundleSpec,
+        checked_lock: Option<&Path>,
         uv: &Uv,
         reporter: &dyn Reporter,
     ) -> Result<BundleManifest> {
@@ -172,21 +177,30 @@ impl Store {
             &dir.join("pyproject.toml"),
             spec.server.bundle_pyproject(&spec.plugins).as_bytes(),
         )?;
-        if let Some(lock) = &spec.server.uv_lock {
-            // The server's lock seeds uv's preferences: the bundle keeps the server's pins.
-            fsutil::write_atomic(&dir.join("uv.lock"), lock.as_bytes())?;
-        }
         spec.server.link_sources(&dir)?;
-
-        reporter.step(&format!(
-            "resolving {} plugin(s) with uv lock",
-            spec.plugins.len()
-        ));
-        uv.lock(&dir, &spec.python)?;
+        match checked_lock {
+            Some(lock) => {
+                reporter.step("using the lock of the plugin set's conflict check");
+                fsutil::write_atomic(&dir.join("uv.lock"), &fs::read(lock)?)?;
+            }
+            None => {
+                write_seed_lock(spec, &dir)?;
+                reporter.step(&format!(
+                    "resolving {} plugin(s) with uv lock",
+                    spec.plugins.len()
+                ));
+                uv.lock(&dir, &spec.python)?;
+            }
+        }
         reporter.step("installing into the bundle's .venv with uv sync");
         uv.sync(&dir, &spec.python)?;
-        let python = write_pth(&dir)?;
-        let plugins = resolved_plugins(&dir, &spec.plugins)?;
+        let site = site_packages(&dir)?;
+        let python = write_pth(&dir, &site)?;
+        let mut plugins = resolved_plugins(&dir, &spec.plugins)?;
+        let failures = crate::loadcheck::check_all(&dir, &site, &mut plugins, reporter);
+        if !failures.is_empty() {
+            return Err(Error::PluginCheck { failures });
+        }
 
         let manifest = BundleManifest {
             format: MANIFEST_FORMAT,
@@ -208,8 +222,30 @@ impl Store {
     }
 }
 
+/// Writes the server's `uv.lock`, if it has one, into a project about to be locked: it
+/// seeds uv's preferences, so the bundle keeps the server's own pins where it can.
+pub fn write_seed_lock(spec: &BundleSpec, project: &Path) -> Result<()> {
+    if let Some(lock) = &spec.server.uv_lock {
+        fsutil::write_atomic(&project.join("uv.lock"), lock.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The `site-packages` directory of a bundle's `.venv`.
+pub fn site_packages(bundle: &Path) -> Result<PathBuf> {
+    let lib = bundle.join(".venv/lib");
+    fs::read_dir(&lib)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages"))
+        .find(|p| p.is_dir())
+        .ok_or_else(|| Error::Corrupt {
+            path: lib.clone(),
+            reason: "no site-packages directory in the bundle's venv".into(),
+        })
+}
+
 /// Writes the `.pth` that puts `<bundle>/src` on the path, and reads the venv's Python.
-fn write_pth(bundle: &Path) -> Result<PythonInfo> {
+fn write_pth(bundle: &Path, site: &Path) -> Result<PythonInfo> {
     let venv = bundle.join(".venv");
     let cfg_path = venv.join("pyvenv.cfg");
     let cfg = fs::read_to_string(&cfg_path)?;
@@ -229,15 +265,6 @@ fn write_pth(bundle: &Path) -> Result<PythonInfo> {
             .or_else(|| value("version"))
             .ok_or_else(|| missing("version_info"))?,
     };
-    let lib = venv.join("lib");
-    let site = fs::read_dir(&lib)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("site-packages"))
-        .find(|p| p.is_dir())
-        .ok_or_else(|| Error::Corrupt {
-            path: lib.clone(),
-            reason: "no site-packages directory in the bundle's venv".into(),
-        })?;
     let src = bundle.join("src");
     fsutil::write_atomic(
         &site.join(PTH_FILE),
@@ -265,6 +292,7 @@ fn resolved_plugins(bundle: &Path, plugins: &[Requirement]) -> Result<Vec<Bundle
                 requirement: req.pep508(),
                 resolved_version: resolved.and_then(|r| r.version.clone()),
                 commit: resolved.and_then(|r| r.commit.clone()),
+                manifest: None,
                 other: Default::default(),
             }
         })

@@ -99,17 +99,17 @@ fn add_build_rollback_switch_and_rows_follow_current() {
     );
 
     // A third plugin, a second generation.
-    env.ok(&["plugin", "add", "cosmo-helpers", "--version", "1.0.0"]);
+    env.ok(&["plugin", "add", "garage-door", "--version", "1.0.0"]);
     let b2 = env.json(&["build"]);
     assert_eq!(b2["generation"], 2);
     assert_ne!(b2["hash"], b1["hash"]);
-    assert_eq!(env.plugin("cosmo-helpers")["install_status"], "INSTALLED");
+    assert_eq!(env.plugin("garage-door")["install_status"], "INSTALLED");
 
     // Rollback: generation 1 again, the third plugin is not installed any more.
     let out = env.ok(&["rollback"]);
     assert!(out.contains("generation 1"), "{out}");
     assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
-    let rec = env.plugin("cosmo-helpers");
+    let rec = env.plugin("garage-door");
     assert_eq!(rec["install_status"], "UNINSTALLED");
     assert!(rec["installed_version"].is_null());
     assert_eq!(env.plugin("zigbee-switch")["install_status"], "INSTALLED");
@@ -117,7 +117,7 @@ fn add_build_rollback_switch_and_rows_follow_current() {
     // Switch forward again.
     env.ok(&["switch", "2"]);
     assert_eq!(env.current_target().unwrap(), Path::new("generations/2"));
-    assert_eq!(env.plugin("cosmo-helpers")["installed_version"], "1.0.0");
+    assert_eq!(env.plugin("garage-door")["installed_version"], "1.0.0");
     let gens = env.json(&["generations"]);
     assert_eq!(gens[1]["current"], true);
     assert_eq!(gens[0]["current"], false);
@@ -167,9 +167,9 @@ fn same_set_in_any_order_has_one_hash_and_a_cache_hit_needs_no_uv() {
 
     // Generation 2 adds a plugin; removing it again wants generation 1's set, whose bundle
     // is in the store: the build must succeed with uv absent from PATH.
-    a.ok(&["plugin", "add", "cosmo-helpers", "--version", "1.0.0"]);
+    a.ok(&["plugin", "add", "garage-door", "--version", "1.0.0"]);
     a.ok(&["build"]);
-    a.ok(&["plugin", "remove", "cosmo-helpers"]);
+    a.ok(&["plugin", "remove", "garage-door"]);
     let empty_path = tempfile::tempdir().unwrap();
     let out = a
         .cmd(&["--json", "build"])
@@ -335,8 +335,15 @@ fn uv_failures_show_uv_stderr_and_leave_no_bundle() {
     env.ok(&["build"]);
     let before = env.snapshot();
 
-    // A version the index does not have: uv finds no solution (exit 3).
-    env.ok(&["plugin", "update", "zigbee-switch", "--version", "9.9.9"]);
+    // A version the index does not have: uv finds no solution (exit 3). A row written by
+    // the server is not checked before the build, so the build reports it.
+    let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
+    conn.execute(
+        "UPDATE plugins SET updated_version = '9.9.9', install_status = 'PENDING'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
     let before_conflict = env.snapshot();
     let stderr = env.fails(&["build"], 3);
     assert!(

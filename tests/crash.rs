@@ -38,7 +38,10 @@ fn children(pid: u32) -> Vec<String> {
 
 /// Waits until the build runs `uv <verb>`, then kills it there.
 fn kill_during_uv(env: &Env, verb: &str) {
-    let child = spawn_build(env);
+    kill_command_during_uv(spawn_build(env), verb);
+}
+
+fn kill_command_during_uv(child: Child, verb: &str) {
     let started = Instant::now();
     let needle = format!(" {verb} --project ");
     loop {
@@ -127,6 +130,8 @@ fn check_after_kill(env: &Env, before: &(Option<PathBuf>, Vec<(PathBuf, String)>
 #[test]
 fn killed_during_uv_lock() {
     let env = prepared();
+    // Without the conflict check's lock, the build resolves the set itself.
+    std::fs::remove_dir_all(env.dir().join("resolved")).unwrap();
     let before = registered_state(&env);
     kill_during_uv(&env, "lock");
     assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
@@ -190,4 +195,28 @@ fn wait_for(stderr: std::process::ChildStderr, needle: &str) {
         }
     }
     panic!("process ended before printing {needle:?}");
+}
+
+#[test]
+fn killed_during_the_conflict_check_of_plugin_add() {
+    let env = Env::new();
+    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+    env.ok(&["build"]);
+    let before = env.json(&["plugin", "list"]);
+    let child = env
+        .cmd(&["plugin", "add", "hue-lights", "--version", "1.0.0"])
+        .process_group(0)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_command_during_uv(child, "lock");
+    assert_eq!(
+        env.json(&["plugin", "list"]),
+        before,
+        "no record for a killed add"
+    );
+    // The next mutating command clears the temporary project and works.
+    env.ok(&["plugin", "add", "hue-lights", "--version", "1.0.0"]);
+    assert_eq!(std::fs::read_dir(env.dir().join("tmp")).unwrap().count(), 0);
+    assert_eq!(env.plugin("hue-lights")["install_status"], "PENDING");
 }

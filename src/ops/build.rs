@@ -1,12 +1,13 @@
 //! `build`: hash the wanted plugin set, reuse or build its bundle, record a generation.
 
 use crate::context::Context;
+use crate::db::{self, Db};
 use crate::error::{Error, Result};
-use crate::hash;
-use crate::plugin::{PluginRecord, Requirement};
+use crate::loadcheck::PluginFailure;
+use crate::plugin::{PluginRecord, Requirement, Status, normalize};
 use crate::profile::Generation;
-use crate::python::PythonRequest;
-use crate::store::{BundleManifest, BundleSpec};
+use crate::resolve;
+use crate::store::BundleManifest;
 use crate::uv::Uv;
 
 /// What a build did.
@@ -45,8 +46,6 @@ pub fn wanted_set(records: &[PluginRecord]) -> Result<Vec<Requirement>> {
 /// Builds (or reuses) the bundle of the wanted set and records a generation.
 pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
     let server = ctx.server()?;
-    let python = PythonRequest::from_option(ctx.python.as_deref())?;
-    let env = hash::resolution_env();
     let store = ctx.store();
 
     // Read-only first pass: fail on bad records or a missing uv before writing anything.
@@ -54,24 +53,14 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
         Some(db) => db.all()?,
         None => Vec::new(),
     };
-    let spec = BundleSpec {
-        server: &server,
-        plugins: wanted_set(&records)?,
-        python: python.clone(),
-        env: env.clone(),
-    };
+    let spec = ctx.spec(&server, wanted_set(&records)?)?;
     let mut uv = match store.load(&spec.hash_inputs().hash()) {
         Ok(Some(_)) => None,
         _ => Some(Uv::find()?),
     };
 
     let mut session = ctx.begin()?;
-    let spec = BundleSpec {
-        server: &server,
-        plugins: wanted_set(&session.db.all()?)?,
-        python,
-        env,
-    };
+    let spec = ctx.spec(&server, wanted_set(&session.db.all()?)?)?;
     let hash = spec.hash_inputs().hash();
 
     if let Some(current) = session.profile.current()?
@@ -97,10 +86,18 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
                 None => Uv::find()?,
             };
             ctx.reporter.step(&format!("building bundle {hash}"));
-            (
-                session.store.build(&spec, &uv, ctx.reporter.as_ref())?,
-                false,
-            )
+            let checked = resolve::checked_lock(&ctx.data_dir, &hash);
+            match session
+                .store
+                .build(&spec, checked.as_deref(), &uv, ctx.reporter.as_ref())
+            {
+                Ok(manifest) => (manifest, false),
+                Err(Error::PluginCheck { failures }) => {
+                    mark_failed(&mut session.db, &failures)?;
+                    return Err(Error::PluginCheck { failures });
+                }
+                Err(e) => return Err(e),
+            }
         }
     };
     let generation = session.profile.add(&hash)?;
@@ -113,5 +110,24 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
         reused,
         switched: switch,
         manifest,
+    })
+}
+
+/// Marks the records of plugins that failed their checks FAILED, with the reason.
+fn mark_failed(db: &mut Db, failures: &[PluginFailure]) -> Result<()> {
+    db.transaction(|db| {
+        let now = db::now();
+        for record in db.all()? {
+            let key = normalize(record.distribution());
+            if let Some(f) = failures.iter().find(|f| f.name == key) {
+                db.update(&PluginRecord {
+                    install_status: Status::Failed,
+                    error_message: Some(f.reason.clone()),
+                    updated_at: now.clone(),
+                    ..record
+                })?;
+            }
+        }
+        Ok(())
     })
 }

@@ -1,12 +1,16 @@
 //! Plugin records: add, update, remove.
 
-use crate::context::Context;
+use crate::context::{Context, Session};
 use crate::db;
 use crate::error::{Error, Result};
+use crate::ops::build::wanted_set;
 use crate::plugin::{
     DEFAULT_GIT_REV, DistName, PluginRecord, SourceType, Status, check_git_rev, check_git_url,
     check_version, normalize,
 };
+use crate::resolve;
+use crate::server::ServerRepo;
+use crate::uv::Uv;
 
 /// Where a new plugin comes from, as the user gave it.
 #[derive(Debug, Clone)]
@@ -43,17 +47,16 @@ fn new_record(name: &str, source: &NewSource) -> Result<PluginRecord> {
     })
 }
 
-/// Creates a PENDING record with `updated_version` set.
+/// Creates a PENDING record with `updated_version` set, after resolving the wanted set
+/// plus the new plugin with uv. On a conflict the record is saved FAILED with uv's
+/// explanation and the conflict is returned.
 pub fn add(ctx: &Context, name: &str, source: &NewSource) -> Result<PluginRecord> {
     let record = new_record(name, source)?;
+    let server = ctx.server()?;
     let session = ctx.begin()?;
+    let mut records = session.db.all()?;
     let key = normalize(name);
-    if let Some(existing) = session
-        .db
-        .all()?
-        .into_iter()
-        .find(|r| normalize(r.distribution()) == key)
-    {
+    if let Some(existing) = records.iter().find(|r| normalize(r.distribution()) == key) {
         return Err(Error::input(
             format!("plugin {name:?} is already recorded (id {})", existing.id),
             format!(
@@ -61,12 +64,29 @@ pub fn add(ctx: &Context, name: &str, source: &NewSource) -> Result<PluginRecord
             ),
         ));
     }
-    session.db.insert(&record)?;
-    Ok(record)
+    records.push(record.clone());
+    match check_set(ctx, &server, &session, &records) {
+        Ok(()) => {
+            session.db.insert(&record)?;
+            Ok(record)
+        }
+        Err(Error::Conflict { explanation }) => {
+            session.db.insert(&PluginRecord {
+                install_status: Status::Failed,
+                error_message: Some(explanation.clone()),
+                ..record
+            })?;
+            Err(Error::Conflict { explanation })
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// Sets `updated_version` (a PyPI version or a git ref) and marks the record PENDING.
+/// Sets `updated_version` (a PyPI version or a git ref) and marks the record PENDING,
+/// after resolving the wanted set with the change. On a conflict only `error_message`
+/// changes, and the conflict is returned.
 pub fn update(ctx: &Context, key: &str, version: &str) -> Result<PluginRecord> {
+    let server = ctx.server()?;
     let session = ctx.begin()?;
     let record = session.db.find(key)?;
     let version = match record.source_type {
@@ -84,10 +104,50 @@ pub fn update(ctx: &Context, key: &str, version: &str) -> Result<PluginRecord> {
         },
         error_message: None,
         updated_at: db::now(),
-        ..record
+        ..record.clone()
     };
-    session.db.update(&updated)?;
-    Ok(updated)
+    let records: Vec<PluginRecord> = session
+        .db
+        .all()?
+        .into_iter()
+        .map(|r| {
+            if r.id == updated.id {
+                updated.clone()
+            } else {
+                r
+            }
+        })
+        .collect();
+    match check_set(ctx, &server, &session, &records) {
+        Ok(()) => {
+            session.db.update(&updated)?;
+            Ok(updated)
+        }
+        Err(Error::Conflict { explanation }) => {
+            session.db.update(&PluginRecord {
+                error_message: Some(explanation.clone()),
+                updated_at: db::now(),
+                ..record
+            })?;
+            Err(Error::Conflict { explanation })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Resolves the set these records want, unless its bundle is already in the store.
+fn check_set(
+    ctx: &Context,
+    server: &ServerRepo,
+    session: &Session,
+    records: &[PluginRecord],
+) -> Result<()> {
+    let spec = ctx.spec(server, wanted_set(records)?)?;
+    if session.store.load(&spec.hash_inputs().hash())?.is_some() {
+        return Ok(());
+    }
+    let uv = Uv::find()?;
+    resolve::check(&spec, &ctx.data_dir, &uv, ctx.reporter.as_ref())
 }
 
 /// Deletes a record. A plugin of the current bundle keeps running until the next build.
