@@ -47,6 +47,20 @@ pub enum Command {
     },
     /// Make the generation before the current one current.
     Rollback,
+    /// Record the plugins found in <data-dir>/plugins/*/cosmo.json as UNINSTALLED.
+    Discover,
+    /// Work with cosmo.json plugin manifests.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ManifestCommand {
+    /// Validate a cosmo.json file.
+    Check {
+        /// Path of the cosmo.json.
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -76,5 +76,9 @@ fn run(cli: Cli) -> Result<()> {
             commands::generations::switch(&ctx, cli.json, *generation)
         }
         Command::Rollback => commands::generations::rollback(&ctx, cli.json),
+        Command::Discover => commands::discover::discover(&ctx, cli.json),
+        Command::Manifest(cli::ManifestCommand::Check { path }) => {
+            commands::discover::check(cli.json, path)
+        }
     }
 }

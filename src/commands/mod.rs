@@ -1,6 +1,7 @@
 //! Commands: parse, call one operation, print.
 
 pub mod build;
+pub mod discover;
 pub mod generations;
 pub mod plugin;
 

@@ -1,5 +1,6 @@
 //! Operations: what the commands do, one module per concern.
 
 pub mod build;
+pub mod discover;
 pub mod generations;
 pub mod plugins;

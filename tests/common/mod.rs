@@ -212,3 +212,81 @@ pub fn run_ok(program: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Runs git with a fixed identity in `dir`; returns stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.org",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A git repository holding a copy of `fixtures/packages/<package>`, committed and tagged
+/// `v<version>` (the fixture's own version).
+pub fn git_repo_of(package: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo_root().join("fixtures/packages").join(package),
+        dir.path(),
+    );
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "first"]);
+    let version = package.rsplit('-').next().unwrap();
+    git(dir.path(), &["tag", &format!("v{version}")]);
+    dir
+}
+
+/// A package made by a test: `name`, `version`, one module with `code` and, when given, a
+/// `cosmo.json` (raw text). Returns the package directory.
+pub fn make_package(
+    root: &Path,
+    name: &str,
+    version: &str,
+    code: &str,
+    cosmo_json: Option<&str>,
+) -> PathBuf {
+    let module = name.replace('-', "_");
+    let dir = root.join(format!("{name}-{version}"));
+    std::fs::create_dir_all(dir.join("src").join(&module)).unwrap();
+    std::fs::write(
+        dir.join("pyproject.toml"),
+        format!("[project]\nname = \"{name}\"\nversion = \"{version}\"\nrequires-python = \">=3.10\"\ndependencies = []\n\n[build-system]\nrequires = [\"uv_build>=0.13,<0.14\"]\nbuild-backend = \"uv_build\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src").join(&module).join("__init__.py"), code).unwrap();
+    if let Some(json) = cosmo_json {
+        std::fs::write(dir.join("src").join(&module).join("cosmo.json"), json).unwrap();
+    }
+    dir
+}
+
+impl Env {
+    /// Adds a directory of wheels built from `packages` to the find-links of this env.
+    pub fn add_wheels(&mut self, packages: &[PathBuf], out: &Path) {
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo_root().join("fixtures/make_wheelhouse.py"))
+            .arg(out)
+            .args(packages);
+        assert!(cmd.status().unwrap().success());
+        let links = format!("{},{}", wheelhouse().display(), out.display());
+        self.set("UV_FIND_LINKS", links);
+    }
+}

@@ -1,0 +1,172 @@
+//! `discover`: record the plugins found in `<data-dir>/plugins/*/cosmo.json`.
+//!
+//! A plugin directory's distribution name is its `pyproject.toml`'s `[project].name`, else
+//! the directory's name. A directory that is a git repository becomes a git source
+//! (`file://` URL); any other a PyPI source. New plugins are recorded UNINSTALLED with no
+//! versions; existing records are never changed; invalid manifests are reported and the
+//! scan goes on.
+
+use crate::context::Context;
+use crate::db;
+use crate::error::Result;
+use crate::manifest::{self, CosmoManifest};
+use crate::plugin::{DistName, PluginRecord, SourceType, Status, normalize};
+use fs_err as fs;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A plugin directory with a valid manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    pub path: PathBuf,
+    pub distribution: String,
+    pub source_type: SourceType,
+    pub source: String,
+    pub manifest: CosmoManifest,
+    /// The id of the record it has (an existing one, or the one just added).
+    pub record_id: Option<String>,
+}
+
+/// A manifest that was refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What a scan found, added and rejected.
+#[derive(Debug, Default, Serialize)]
+pub struct DiscoverReport {
+    pub found: Vec<Found>,
+    pub added: Vec<PluginRecord>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Scans the plugins directory and records the plugins that have no record yet.
+pub fn discover(ctx: &Context) -> Result<DiscoverReport> {
+    let (mut found, rejected) = scan(&ctx.data_dir.join("plugins"))?;
+    let known = |records: &[PluginRecord], f: &Found| {
+        records
+            .iter()
+            .find(|r| normalize(r.distribution()) == f.distribution)
+            .map(|r| r.id.clone())
+    };
+    let existing = match ctx.read_db()? {
+        Some(db) => db.all()?,
+        None => Vec::new(),
+    };
+    let mut report = DiscoverReport {
+        rejected,
+        ..Default::default()
+    };
+    if found.iter().all(|f| known(&existing, f).is_some()) {
+        for f in &mut found {
+            f.record_id = known(&existing, f);
+        }
+        report.found = found;
+        return Ok(report);
+    }
+    let mut session = ctx.begin()?;
+    let added = session.db.transaction(|db| {
+        let records = db.all()?;
+        let mut added = Vec::new();
+        for f in &mut found {
+            if let Some(id) = known(&records, f) {
+                f.record_id = Some(id);
+                continue;
+            }
+            let now = db::now();
+            let record = PluginRecord {
+                id: db::new_id(),
+                name: f.distribution.clone(),
+                source: f.source.clone(),
+                source_type: f.source_type,
+                installed_version: None,
+                updated_version: None,
+                install_status: Status::Uninstalled,
+                error_message: None,
+                created_at: now.clone(),
+                updated_at: now,
+            };
+            db.insert(&record)?;
+            f.record_id = Some(record.id.clone());
+            added.push(record);
+        }
+        Ok(added)
+    })?;
+    report.found = found;
+    report.added = added;
+    Ok(report)
+}
+
+/// Reads every `*/cosmo.json` under `dir` (read-only).
+fn scan(dir: &Path) -> Result<(Vec<Found>, Vec<Rejected>)> {
+    let mut found = Vec::new();
+    let mut rejected = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((found, rejected)),
+        Err(e) => return Err(e.into()),
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for plugin_dir in dirs {
+        let path = plugin_dir.join(manifest::FILE_NAME);
+        if fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        match inspect(&plugin_dir, &path) {
+            Ok(f) => found.push(f),
+            Err(reason) => rejected.push(Rejected { path, reason }),
+        }
+    }
+    Ok((found, rejected))
+}
+
+fn inspect(plugin_dir: &Path, path: &Path) -> std::result::Result<Found, String> {
+    let manifest = manifest::load(path, plugin_dir).map_err(|e| match e {
+        crate::error::Error::BadInput { message, .. } => message,
+        other => other.to_string(),
+    })?;
+    let distribution = distribution_name(plugin_dir)?;
+    let (source_type, source) = if plugin_dir.join(".git").exists() {
+        let real = plugin_dir.canonicalize().map_err(|e| e.to_string())?;
+        (SourceType::Git, format!("file://{}", real.display()))
+    } else {
+        (SourceType::Pypi, distribution.clone())
+    };
+    Ok(Found {
+        path: plugin_dir.to_path_buf(),
+        distribution,
+        source_type,
+        source,
+        manifest,
+        record_id: None,
+    })
+}
+
+/// `[project].name` of the directory's pyproject.toml, else the directory's own name.
+fn distribution_name(plugin_dir: &Path) -> std::result::Result<String, String> {
+    let pyproject = plugin_dir.join("pyproject.toml");
+    let from_pyproject = fs::read_to_string(&pyproject).ok().and_then(|text| {
+        let doc: toml_edit::DocumentMut = text.parse().ok()?;
+        doc.get("project")?
+            .get("name")?
+            .as_str()
+            .map(str::to_string)
+    });
+    let candidate = match from_pyproject {
+        Some(name) => name,
+        None => plugin_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    DistName::parse(&candidate)
+        .map(|d| d.as_str().to_string())
+        .map_err(|e| format!("cannot tell the plugin's distribution name: {e}"))
+}
