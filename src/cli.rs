@@ -47,6 +47,8 @@ pub enum Command {
     },
     /// Make the generation before the current one current.
     Rollback,
+    /// Run CosmoServer from the current generation (or clean from the repository).
+    Start(StartArgs),
     /// Record the plugins found in <data-dir>/plugins/*/cosmo.json as UNINSTALLED.
     Discover,
     /// Work with cosmo.json plugin manifests.
@@ -61,6 +63,25 @@ pub enum ManifestCommand {
         /// Path of the cosmo.json.
         path: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Run from the server repository with its own environment, without plugins.
+    #[arg(long)]
+    pub clean: bool,
+    /// Development mode (`fastapi dev`: auto-reload) instead of production (`fastapi run`).
+    #[arg(long)]
+    pub dev: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (1-65535).
+    #[arg(long, default_value_t = 8000, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// Further arguments for `fastapi run` / `fastapi dev`.
+    #[arg(last = true, value_name = "EXTRA")]
+    pub extra: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -76,6 +76,7 @@ fn run(cli: Cli) -> Result<()> {
             commands::generations::switch(&ctx, cli.json, *generation)
         }
         Command::Rollback => commands::generations::rollback(&ctx, cli.json),
+        Command::Start(args) => commands::start::run(&ctx, args),
         Command::Discover => commands::discover::discover(&ctx, cli.json),
         Command::Manifest(cli::ManifestCommand::Check { path }) => {
             commands::discover::check(cli.json, path)

@@ -36,6 +36,11 @@ impl Uv {
             .ok_or(Error::UvMissing)
     }
 
+    /// The executable's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// `uv --version`, e.g. `uv 0.13.9`.
     pub fn version(&self) -> Result<String> {
         let out = self.run(&["--version".into()])?;

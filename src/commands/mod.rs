@@ -4,6 +4,7 @@ pub mod build;
 pub mod discover;
 pub mod generations;
 pub mod plugin;
+pub mod start;
 
 use crate::error::Result;
 use serde::Serialize;

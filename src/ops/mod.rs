@@ -4,3 +4,4 @@ pub mod build;
 pub mod discover;
 pub mod generations;
 pub mod plugins;
+pub mod start;

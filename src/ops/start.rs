@@ -1,0 +1,143 @@
+//! `start`: the command line that runs CosmoServer from the current bundle (or clean).
+//!
+//! Bundled mode runs `<bundle>/.venv/bin/fastapi run|dev src/cosmoserver/main.py` in the
+//! bundle directory that `current` resolves to at this instant (so a later switch does not
+//! change the running server's files). Nothing is resolved or installed: no uv at all.
+//! Clean mode runs from the server repository: its own `.venv` if it has one, else
+//! `uv run` there, as the server's own clean mode does.
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::uv::Uv;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What `start` was asked for.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub clean: bool,
+    pub dev: bool,
+    pub host: String,
+    pub port: u16,
+    pub extra: Vec<String>,
+}
+
+/// The server command, ready to exec, and the directory it runs from.
+pub fn server_command(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
+    if opts.host.is_empty()
+        || opts
+            .host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::input(
+            format!("--host {:?} is not a host name or address", opts.host),
+            "give an address such as 127.0.0.1 or 0.0.0.0",
+        ));
+    }
+    if opts.clean {
+        clean(ctx, opts)
+    } else {
+        bundled(ctx, opts)
+    }
+}
+
+fn fastapi_args(opts: &StartOptions) -> Vec<String> {
+    let mut args = vec![
+        if opts.dev { "dev" } else { "run" }.to_string(),
+        "src/cosmoserver/main.py".to_string(),
+        "--host".to_string(),
+        opts.host.clone(),
+        "--port".to_string(),
+        opts.port.to_string(),
+    ];
+    args.extend(opts.extra.iter().cloned());
+    args
+}
+
+fn bundled(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
+    let profile = ctx.profile();
+    let no_current = || {
+        Error::input(
+            "there is no current generation to start",
+            "build one with `cosmo-bundle build` (with no plugins it builds the clean generation), or start the clean server with `cosmo-bundle start --clean`",
+        )
+    };
+    let number = profile.current()?.ok_or_else(no_current)?;
+    let generation = profile.get(number)?.ok_or_else(no_current)?;
+    let store = ctx.store();
+    store
+        .load(&generation.hash)?
+        .ok_or_else(|| Error::Corrupt {
+            path: store.path(&generation.hash),
+            reason: format!("generation {number}'s bundle is not registered"),
+        })?;
+    // Pin the bundle: its canonical store path, not the `current` link.
+    let bundle = store.path(&generation.hash).canonicalize()?;
+    let venv = bundle.join(".venv");
+    let python = venv.join("bin/python");
+    if std::fs::metadata(&python).is_err() {
+        let target = std::fs::read_link(&python).unwrap_or_else(|_| python.clone());
+        return Err(Error::input(
+            format!(
+                "the Python interpreter of generation {number} ({}) no longer exists",
+                target.display()
+            ),
+            "rebuild the bundle for an interpreter that exists, e.g. `cosmo-bundle --python 3.11 build`",
+        ));
+    }
+    let fastapi = venv.join("bin/fastapi");
+    if !fastapi.is_file() {
+        return Err(Error::input(
+            format!("generation {number}'s bundle has no `fastapi` command"),
+            "the server's pyproject.toml must depend on fastapi-cli (or fastapi[standard]); rebuild after adding it",
+        ));
+    }
+    let mut cmd = Command::new(&fastapi);
+    cmd.args(fastapi_args(opts))
+        .current_dir(&bundle)
+        .env("COSMO_BUNDLE_DIR", &bundle)
+        .env("COSMO_DATA_DIR", absolute(&ctx.data_dir)?)
+        .env("VIRTUAL_ENV", &venv)
+        .env("PATH", prepend_path(&venv.join("bin")))
+        // Bytecode goes to the data directory, not into the bundle or the server repository.
+        .env(
+            "PYTHONPYCACHEPREFIX",
+            absolute(&ctx.data_dir)?.join("pycache"),
+        );
+    Ok((cmd, bundle))
+}
+
+fn clean(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
+    let server = ctx.server()?;
+    let own = server.root.join(".venv/bin/fastapi");
+    let mut cmd = if own.is_file() {
+        let mut cmd = Command::new(&own);
+        cmd.env("VIRTUAL_ENV", server.root.join(".venv"))
+            .env("PATH", prepend_path(&server.root.join(".venv/bin")));
+        cmd
+    } else {
+        let uv = Uv::find()?;
+        let mut cmd = Command::new(uv.path());
+        cmd.args(["run", "--project"])
+            .arg(&server.root)
+            .arg("fastapi");
+        cmd.env_remove("VIRTUAL_ENV");
+        cmd
+    };
+    cmd.args(fastapi_args(opts))
+        .current_dir(&server.root)
+        .env_remove("COSMO_BUNDLE_DIR")
+        .env("COSMO_DATA_DIR", absolute(&ctx.data_dir)?);
+    Ok((cmd, server.root.clone()))
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(std::path::absolute(path)?)
+}
+
+fn prepend_path(dir: &Path) -> std::ffi::OsString {
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    let paths = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&rest));
+    std::env::join_paths(paths).unwrap_or(rest)
+}
