@@ -303,6 +303,28 @@ fn bad_input_gets_exit_2_a_clear_message_and_writes_nothing() {
 }
 
 #[test]
+fn bad_input_on_a_fresh_data_directory_creates_nothing() {
+    let env = Env::new();
+    for args in [
+        &["plugin", "add", "bad name", "--version", "1.0"][..],
+        &["plugin", "update", "zigbee-switch", "--version", "1.0"],
+        &["plugin", "remove", "zigbee-switch"],
+        &["plugin", "show", "zigbee-switch"],
+        &["switch", "1"],
+        &["rollback"],
+    ] {
+        env.fails(args, 2);
+        assert!(
+            std::fs::read_dir(env.dir()).unwrap().next().is_none(),
+            "{args:?} wrote something"
+        );
+    }
+    env.ok(&["plugin", "list"]);
+    env.ok(&["generations"]);
+    assert!(std::fs::read_dir(env.dir()).unwrap().next().is_none());
+}
+
+#[test]
 fn bad_server_repositories_are_refused_before_anything_is_written() {
     let env = Env::new();
     env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
@@ -536,14 +558,4 @@ fn a_second_mutating_command_waits_for_the_lock_then_gives_up() {
     holder.wait().unwrap();
     // Reading needs no lock.
     env.ok(&["plugin", "list"]);
-}
-
-pub fn wait_for_line(stderr: std::process::ChildStderr, needle: &str) {
-    use std::io::BufRead;
-    for line in std::io::BufReader::new(stderr).lines() {
-        if line.unwrap().contains(needle) {
-            return;
-        }
-    }
-    panic!("process ended before printing {needle:?}");
 }

@@ -154,7 +154,7 @@ fn killed_after_sync_before_registration() {
     env.set("COSMO_BUNDLE_PAUSE_AT", "before-register");
     let mut child = spawn_build(&env);
     let stderr = child.stderr.take().unwrap();
-    wait_for(stderr, "paused at before-register");
+    wait_for_line(stderr, "paused at before-register");
     kill_group(child);
     env.vars.remove("COSMO_BUNDLE_PAUSE_AT");
     // The half-built bundle is complete except for its registration: it must not be used.
@@ -185,16 +185,6 @@ fn killed_at_spread_out_instants() {
         kill_group(child);
         check_after_kill(&env, &before);
     }
-}
-
-fn wait_for(stderr: std::process::ChildStderr, needle: &str) {
-    use std::io::BufRead;
-    for line in std::io::BufReader::new(stderr).lines() {
-        if line.unwrap().contains(needle) {
-            return;
-        }
-    }
-    panic!("process ended before printing {needle:?}");
 }
 
 #[test]

@@ -155,13 +155,7 @@ fn a_git_plugin_at_a_tag_builds_and_shows_its_commit_and_a_moving_branch_changes
     );
     env.ok(&["build"]);
     let gens = env.json(&["generations"]);
-    let hue = gens[0]["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "hue-lights")
-        .unwrap()
-        .clone();
+    let hue = plugin_in(&gens[0], "hue-lights");
     assert_eq!(hue["commit"], tag_commit.as_str());
     assert_eq!(hue["source_type"], "GIT");
     assert_eq!(hue["resolved_version"], "1.0.0");
@@ -181,13 +175,7 @@ fn a_git_plugin_at_a_tag_builds_and_shows_its_commit_and_a_moving_branch_changes
     assert_ne!(git(repo.path(), &["rev-parse", "main"]), pinned);
     env.ok(&["build"]);
     let gens = env.json(&["generations"]);
-    let hue = gens[1]["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "hue-lights")
-        .unwrap()
-        .clone();
+    let hue = plugin_in(&gens[1], "hue-lights");
     assert_eq!(hue["commit"], pinned.as_str());
     assert!(
         !env.dir()
@@ -205,15 +193,7 @@ fn a_git_plugin_at_a_tag_builds_and_shows_its_commit_and_a_moving_branch_changes
     env.ok(&["rollback"]);
     let out = env.json(&["build"]);
     assert_eq!(out["reused"], true);
-    assert_eq!(
-        out["plugins"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "hue-lights")
-            .unwrap()["commit"],
-        pinned.as_str()
-    );
+    assert_eq!(plugin_in(&out, "hue-lights")["commit"], pinned.as_str());
 }
 
 #[test]

@@ -86,13 +86,12 @@ pub fn add(ctx: &Context, name: &str, source: &NewSource) -> Result<PluginRecord
 /// after resolving the wanted set with the change. On a conflict only `error_message`
 /// changes, and the conflict is returned.
 pub fn update(ctx: &Context, key: &str, version: &str) -> Result<PluginRecord> {
+    // Bad input is refused before anything (even the database) is created.
+    check_version_for(&show(ctx, key)?, version)?;
     let server = ctx.server()?;
     let session = ctx.begin()?;
     let record = session.db.find(key)?;
-    let version = match record.source_type {
-        SourceType::Pypi => check_version(version)?,
-        SourceType::Git => check_git_rev(version)?,
-    };
+    let version = check_version_for(&record, version)?;
     // installed_version is set only while the record is in the current generation.
     let unchanged = record.installed_version.as_deref() == Some(version.as_str());
     let updated = PluginRecord {
@@ -135,6 +134,14 @@ pub fn update(ctx: &Context, key: &str, version: &str) -> Result<PluginRecord> {
     }
 }
 
+/// A PyPI version or a git ref, as the record's source type wants.
+fn check_version_for(record: &PluginRecord, version: &str) -> Result<String> {
+    match record.source_type {
+        SourceType::Pypi => check_version(version),
+        SourceType::Git => check_git_rev(version),
+    }
+}
+
 /// Resolves the set these records want, unless its bundle is already in the store.
 fn check_set(
     ctx: &Context,
@@ -152,6 +159,7 @@ fn check_set(
 
 /// Deletes a record. A plugin of the current bundle keeps running until the next build.
 pub fn remove(ctx: &Context, key: &str) -> Result<PluginRecord> {
+    show(ctx, key)?;
     let session = ctx.begin()?;
     let record = session.db.find(key)?;
     session.db.delete(&record.id)?;

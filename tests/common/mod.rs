@@ -290,3 +290,25 @@ impl Env {
         self.set("UV_FIND_LINKS", links);
     }
 }
+
+/// Reads a child's stderr until a line contains `needle`.
+pub fn wait_for_line(stderr: std::process::ChildStderr, needle: &str) {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stderr).lines() {
+        if line.unwrap().contains(needle) {
+            return;
+        }
+    }
+    panic!("process ended before printing {needle:?}");
+}
+
+/// The plugin named `name` in a generation (or build) JSON object.
+pub fn plugin_in(generation: &serde_json::Value, name: &str) -> serde_json::Value {
+    generation["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {generation}"))
+        .clone()
+}
