@@ -266,6 +266,40 @@ fn the_whole_loop_on_a_real_fastapi_server() {
 
 #[test]
 #[ignore = "needs PyPI: cargo test --test pypi_e2e -- --ignored"]
+fn clean_mode_runs_the_server_repository_without_plugins() {
+    let scratch = tempfile::tempdir().unwrap();
+    // A copy: clean mode lets uv create the repository's own .venv, as the server's does.
+    let repo = scratch.path().join("cosmo-server");
+    copy_dir(&repo_root().join("fixtures/web-server"), &repo);
+    let mut env = pypi_env(scratch.path());
+    env.server = repo.clone();
+    env.ok(&["plugin", "add", "cosmo-zigbee", "--version", "1.0.0"]);
+    env.ok(&["build"]);
+    let port = free_port();
+    let log = std::fs::File::create(scratch.path().join("clean.log")).unwrap();
+    let child = env
+        .cmd(&["start", "--clean", "--port", &port.to_string()])
+        .process_group(0)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut srv = Server {
+        child,
+        port,
+        log: scratch.path().join("clean.log"),
+    };
+    srv.wait_ready();
+    assert_eq!(get_json(port, "/plugins/active").1, serde_json::json!([]));
+    assert_eq!(status_of(port, "/zigbee/status"), 404);
+    assert!(
+        repo.join(".venv/bin/fastapi").exists(),
+        "the repository's own environment"
+    );
+}
+
+#[test]
+#[ignore = "needs PyPI: cargo test --test pypi_e2e -- --ignored"]
 fn rows_load_through_the_servers_sqlalchemy_model_and_back() {
     let scratch = tempfile::tempdir().unwrap();
     let env = pypi_env(scratch.path());
