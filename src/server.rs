@@ -196,7 +196,7 @@ fn append_keeping_layout(array: &mut Array, items: impl Iterator<Item = String>)
     for item in items {
         let mut value = Value::from(item);
         let prefix = if first && !head.is_empty() {
-            format!("{}{indent}", head.trim_end_matches('\n').to_string() + "\n")
+            format!("{head}{indent}")
         } else {
             format!("\n{indent}")
         };

@@ -195,7 +195,8 @@ impl Store {
         reporter.step("installing into the bundle's .venv with uv sync");
         uv.sync(&dir, &spec.python)?;
         let site = site_packages(&dir)?;
-        let python = write_pth(&dir, &site)?;
+        write_pth(&dir, &site)?;
+        let python = venv_python(&dir)?;
         let mut plugins = resolved_plugins(&dir, &spec.plugins)?;
         let failures = crate::loadcheck::check_all(&dir, &site, &mut plugins, reporter);
         if !failures.is_empty() {
@@ -244,10 +245,9 @@ pub fn site_packages(bundle: &Path) -> Result<PathBuf> {
         })
 }
 
-/// Writes the `.pth` that puts `<bundle>/src` on the path, and reads the venv's Python.
-fn write_pth(bundle: &Path, site: &Path) -> Result<PythonInfo> {
-    let venv = bundle.join(".venv");
-    let cfg_path = venv.join("pyvenv.cfg");
+/// The interpreter uv put in the bundle's venv, from `.venv/pyvenv.cfg`.
+fn venv_python(bundle: &Path) -> Result<PythonInfo> {
+    let cfg_path = bundle.join(".venv/pyvenv.cfg");
     let cfg = fs::read_to_string(&cfg_path)?;
     let value = |key: &str| {
         cfg.lines()
@@ -259,18 +259,21 @@ fn write_pth(bundle: &Path, site: &Path) -> Result<PythonInfo> {
         path: cfg_path.clone(),
         reason: format!("no `{key}` in the venv's configuration"),
     };
-    let python = PythonInfo {
+    Ok(PythonInfo {
         home: value("home").ok_or_else(|| missing("home"))?,
         version: value("version_info")
             .or_else(|| value("version"))
             .ok_or_else(|| missing("version_info"))?,
-    };
+    })
+}
+
+/// Writes the `.pth` that puts `<bundle>/src` (the linked server sources) on the path.
+fn write_pth(bundle: &Path, site: &Path) -> Result<()> {
     let src = bundle.join("src");
     fsutil::write_atomic(
         &site.join(PTH_FILE),
         format!("{}\n", src.display()).as_bytes(),
-    )?;
-    Ok(python)
+    )
 }
 
 /// The plugin entries of the manifest, with what uv.lock pinned for each.

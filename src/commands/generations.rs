@@ -20,9 +20,9 @@ pub fn list(ctx: &Context, json: bool) -> Result<()> {
         } else {
             g.plugins
                 .iter()
-                .map(|p| match (&p.commit, &p.resolved_version) {
-                    (Some(c), _) => format!("{} {}@{}", p.name, p.version, &c[..c.len().min(12)]),
-                    (None, _) => format!("{}=={}", p.name, p.version),
+                .map(|p| match &p.commit {
+                    Some(c) => format!("{} {}@{}", p.name, p.version, &c[..c.len().min(12)]),
+                    None => format!("{}=={}", p.name, p.version),
                 })
                 .collect::<Vec<_>>()
                 .join(", ")

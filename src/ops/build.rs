@@ -54,7 +54,7 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
         None => Vec::new(),
     };
     let spec = ctx.spec(&server, wanted_set(&records)?)?;
-    let mut uv = match store.load(&spec.hash_inputs().hash()) {
+    let uv = match store.load(&spec.hash_inputs().hash()) {
         Ok(Some(_)) => None,
         _ => Some(Uv::find()?),
     };
@@ -81,7 +81,7 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
     let (manifest, reused) = match session.store.load(&hash)? {
         Some(m) => (m, true),
         None => {
-            let uv = match uv.take() {
+            let uv = match uv {
                 Some(uv) => uv,
                 None => Uv::find()?,
             };

@@ -93,18 +93,16 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
             "the server's pyproject.toml must depend on fastapi-cli (or fastapi[standard]); rebuild after adding it",
         ));
     }
+    let data_dir = absolute(&ctx.data_dir)?;
     let mut cmd = Command::new(&fastapi);
     cmd.args(fastapi_args(opts))
         .current_dir(&bundle)
         .env("COSMO_BUNDLE_DIR", &bundle)
-        .env("COSMO_DATA_DIR", absolute(&ctx.data_dir)?)
+        .env("COSMO_DATA_DIR", &data_dir)
         .env("VIRTUAL_ENV", &venv)
         .env("PATH", prepend_path(&venv.join("bin")))
         // Bytecode goes to the data directory, not into the bundle or the server repository.
-        .env(
-            "PYTHONPYCACHEPREFIX",
-            absolute(&ctx.data_dir)?.join("pycache"),
-        );
+        .env("PYTHONPYCACHEPREFIX", data_dir.join("pycache"));
     Ok((cmd, bundle))
 }
 
