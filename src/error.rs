@@ -32,10 +32,20 @@ pub enum Error {
     #[error("dependency conflict: uv found no solution for this plugin set\n{explanation}")]
     Conflict { explanation: String },
 
-    #[error("plugin check failed:{}", failures.iter().map(|f| format!("\n  {}: {}", f.name, f.reason)).collect::<String>())]
-    PluginCheck {
-        failures: Vec<crate::loadcheck::PluginFailure>,
+    #[error("{message}")]
+    NotFound {
+        message: String,
+        hint: Option<String>,
     },
+
+    #[error("{message}")]
+    AlreadyExists {
+        message: String,
+        hint: Option<String>,
+    },
+
+    #[error("plugin check failed:{}", failures.iter().map(|f| format!("\n  {}: {}", f.name, f.reason)).collect::<String>())]
+    PluginCheck { failures: Vec<PluginFailure> },
 
     #[error("timed out after {seconds}s waiting for the lock on {}", path.display())]
     LockTimeout { path: PathBuf, seconds: u64 },
@@ -66,6 +76,14 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why one plugin cannot go into a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PluginFailure {
+    /// Normalised distribution name.
+    pub name: String,
+    pub reason: String,
+}
+
 impl Error {
     /// A bad-input error with a hint on how to fix it.
     pub fn input(message: impl Into<String>, hint: impl Into<String>) -> Self {
@@ -75,10 +93,28 @@ impl Error {
         }
     }
 
+    /// A "no such thing" error (an unknown record or generation) with a hint.
+    pub fn not_found(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::NotFound {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// A "that already exists" error with a hint.
+    pub fn already_exists(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::AlreadyExists {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BadInput { .. } => exit::BAD_INPUT,
+            Error::BadInput { .. } | Error::NotFound { .. } | Error::AlreadyExists { .. } => {
+                exit::BAD_INPUT
+            }
             Error::Conflict { .. } => exit::CONFLICT,
             Error::PluginCheck { .. } => exit::PLUGIN_CHECK,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
@@ -91,7 +127,9 @@ impl Error {
     /// What the user can do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::BadInput { hint, .. } => hint.clone(),
+            Error::BadInput { hint, .. }
+            | Error::NotFound { hint, .. }
+            | Error::AlreadyExists { hint, .. } => hint.clone(),
             Error::Conflict { .. } => Some(
                 "change the plugin's version, or remove the plugin it conflicts with".into(),
             ),
@@ -112,14 +150,14 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::BadInput { .. } => "bad_input",
+            Error::NotFound { .. } => "not_found",
+            Error::AlreadyExists { .. } => "already_exists",
             Error::Conflict { .. } => "conflict",
             Error::PluginCheck { .. } => "plugin_check",
             Error::LockTimeout { .. } => "lock_timeout",
             Error::UvFailed { .. } => "uv_failed",
             Error::UvMissing => "uv_missing",
-            Error::Io(_) => "io",
-            Error::Db { .. } => "database",
-            Error::Corrupt { .. } => "corrupt",
+            Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => "internal",
         }
     }
 }

@@ -4,7 +4,8 @@
 //! `generations/<n>`. Both are only ever replaced by rename, never removed and recreated.
 
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::fs as cfs;
+use crate::layout::DataDir;
 use chrono::{DateTime, Utc};
 use fs_err as fs;
 use std::path::{Path, PathBuf};
@@ -26,10 +27,10 @@ pub struct Profile {
 }
 
 impl Profile {
-    pub fn new(data_dir: &Path) -> Profile {
+    pub fn new(dirs: &DataDir) -> Profile {
         Profile {
-            generations: data_dir.join("generations"),
-            current: data_dir.join("current"),
+            generations: dirs.generations(),
+            current: dirs.current(),
         }
     }
 
@@ -73,7 +74,7 @@ impl Profile {
             .ok()
             .and_then(|h| h.to_str())
             .filter(|h| {
-                h.len() == crate::hash::HASH_LEN && h.bytes().all(|b| b.is_ascii_hexdigit())
+                h.len() == crate::store::hash::HASH_LEN && h.bytes().all(|b| b.is_ascii_hexdigit())
             })
             .ok_or_else(|| Error::Corrupt {
                 path: link.clone(),
@@ -118,14 +119,14 @@ impl Profile {
         fs::create_dir_all(&self.generations)?;
         let number = self.generations()?.last().map_or(1, |g| g.number + 1);
         let target = Path::new("../store").join(hash);
-        fsutil::replace_symlink(&target, &self.link(number))?;
+        cfs::replace_symlink(&target, &self.link(number))?;
         self.read_link(number)
     }
 
     /// Points `current` at generation `number` (which must exist).
     pub fn set_current(&self, number: u32) -> Result<()> {
         let target = Path::new("generations").join(number.to_string());
-        fsutil::replace_symlink(&target, &self.current)
+        cfs::replace_symlink(&target, &self.current)
     }
 
     /// Removes temporary links left by an interrupted flip. Call with the lock held.
@@ -140,7 +141,9 @@ impl Profile {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with(".tmp-") && entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                if name.starts_with(crate::layout::TMP_PREFIX)
+                    && entry.file_type().is_ok_and(|t| t.is_symlink())
+                {
                     fs::remove_file(entry.path())?;
                 }
             }
@@ -156,7 +159,7 @@ mod tests {
     #[test]
     fn generations_number_up_and_current_flips() {
         let dir = tempfile::tempdir().unwrap();
-        let p = Profile::new(dir.path());
+        let p = Profile::new(&DataDir::new(dir.path().to_path_buf()));
         assert_eq!(p.current().unwrap(), None);
         let a = "a".repeat(32);
         let b = "b".repeat(32);
@@ -176,10 +179,10 @@ mod tests {
     #[test]
     fn a_foreign_link_is_reported_as_corrupt() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("generations")).unwrap();
-        std::os::unix::fs::symlink("/etc", dir.path().join("generations/1")).unwrap();
+        fs_err::create_dir(dir.path().join("generations")).unwrap();
+        fs_err::os::unix::fs::symlink("/etc", dir.path().join("generations/1")).unwrap();
         assert!(matches!(
-            Profile::new(dir.path()).generations(),
+            Profile::new(&DataDir::new(dir.path().to_path_buf())).generations(),
             Err(Error::Corrupt { .. })
         ));
     }

@@ -1,93 +1,32 @@
 //! `plugin add|list|show|update|remove`.
 
-use super::print_json;
 use crate::cli::{AddArgs, PluginCommand};
-use crate::context::Context;
 use crate::error::Result;
 use crate::ops::plugins::{self, NewSource};
-use crate::plugin::PluginRecord;
+use crate::output::{Printer, RecordList, RecordOutput};
+use crate::state::Context;
 
-pub fn run(ctx: &Context, json: bool, cmd: &PluginCommand) -> Result<()> {
-    match cmd {
-        PluginCommand::Add(args) => {
-            let record = plugins::add(ctx, &args.name, &source(args))?;
-            print_record(json, &record, "recorded")
-        }
-        PluginCommand::List => {
-            let records = plugins::list(ctx)?;
-            if json {
-                return print_json(&records);
-            }
-            if records.is_empty() {
-                println!("no plugin records");
-            }
-            for r in &records {
-                println!(
-                    "{}  {:<11}  {:<24}  installed={}  updated={}",
-                    r.id,
-                    r.install_status.as_db(),
-                    r.name,
-                    r.installed_version.as_deref().unwrap_or("-"),
-                    r.updated_version.as_deref().unwrap_or("-"),
-                );
-            }
-            Ok(())
-        }
-        PluginCommand::Show { plugin } => {
-            let record = plugins::show(ctx, plugin)?;
-            if json {
-                return print_json(&[record]);
-            }
-            print_details(&record);
-            Ok(())
-        }
+pub fn run(ctx: &Context, out: Printer, cmd: &PluginCommand) -> Result<()> {
+    let (verb, record) = match cmd {
+        PluginCommand::Add(args) => ("recorded", plugins::add(ctx, &args.name, &source(args))?),
+        PluginCommand::List => return out.print(&RecordList(plugins::list(ctx)?)),
+        PluginCommand::Show { plugin } => ("shown", plugins::show(ctx, plugin)?),
         PluginCommand::Update { plugin, version } => {
-            let record = plugins::update(ctx, plugin, version)?;
-            print_record(json, &record, "updated")
+            ("updated", plugins::update(ctx, plugin, version)?)
         }
-        PluginCommand::Remove { plugin } => {
-            let record = plugins::remove(ctx, plugin)?;
-            print_record(json, &record, "removed")
-        }
-    }
+        PluginCommand::Remove { plugin } => ("removed", plugins::remove(ctx, plugin)?),
+    };
+    out.print(&RecordOutput { verb, record })
 }
 
 fn source(args: &AddArgs) -> NewSource {
-    match (&args.version, &args.git) {
-        (_, Some(url)) => NewSource::Git {
+    match (&args.git, &args.version) {
+        (Some(url), _) => NewSource::Git {
             url: url.clone(),
             rev: args.rev.clone(),
         },
-        (Some(version), None) => NewSource::Pypi {
-            version: version.clone(),
+        (None, version) => NewSource::Pypi {
+            version: version.clone().unwrap_or_default(),
         },
-        (None, None) => unreachable!("clap requires --version or --git"),
     }
-}
-
-fn print_record(json: bool, record: &PluginRecord, verb: &str) -> Result<()> {
-    if json {
-        return print_json(&[record]);
-    }
-    println!(
-        "{verb} {} ({}) {}",
-        record.name,
-        record.id,
-        record.install_status.as_db()
-    );
-    Ok(())
-}
-
-fn print_details(r: &PluginRecord) {
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    println!("id:                {}", r.id);
-    println!("name:              {}", r.name);
-    println!("source:            {}", r.source);
-    println!("source_type:       {}", r.source_type.as_db());
-    println!("install_status:    {}", r.install_status.as_db());
-    println!("installed_version: {}", opt(&r.installed_version));
-    println!("updated_version:   {}", opt(&r.updated_version));
-    println!("error_message:     {}", opt(&r.error_message));
-    println!("created_at:        {}", r.created_at);
-    println!("updated_at:        {}", r.updated_at);
 }

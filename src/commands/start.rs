@@ -1,9 +1,9 @@
 //! `start`: replace this process with the server.
 
 use crate::cli::StartArgs;
-use crate::context::Context;
 use crate::error::Result;
 use crate::ops::start::{StartOptions, server_command};
+use crate::state::Context;
 use std::os::unix::process::CommandExt;
 
 pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
@@ -19,5 +19,5 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
         .step(&format!("starting CosmoServer from {}", dir.display()));
     // exec only returns on failure; on success the server owns this process.
     let err = cmd.exec();
-    Err(crate::fsutil::with_path(err, std::path::Path::new(cmd.get_program())).into())
+    Err(crate::fs::with_path(err, std::path::Path::new(cmd.get_program())).into())
 }

@@ -1,80 +1,44 @@
 //! `build`: hash the wanted plugin set, reuse or build its bundle, record a generation.
 
-use crate::context::Context;
-use crate::db::{self, Db};
-use crate::error::{Error, Result};
-use crate::loadcheck::PluginFailure;
-use crate::plugin::{PluginRecord, Requirement, Status, normalize};
-use crate::profile::Generation;
-use crate::resolve;
-use crate::store::BundleManifest;
+use crate::db::Db;
+use crate::error::{Error, PluginFailure, Result};
+use crate::output::BuildOutput;
+use crate::plugins::{PluginRecord, Status, record, wanted_set};
+use crate::state::Context;
+use crate::store::conflict_checks;
 use crate::uv::Uv;
 
-/// What a build did.
-#[derive(Debug)]
-pub struct BuildOutcome {
-    pub hash: String,
-    /// The new generation; `None` when the set equals the current generation's.
-    pub generation: Option<Generation>,
-    /// Whether an existing bundle was reused (uv was not called).
-    pub reused: bool,
-    /// Whether `current` now points to the new generation.
-    pub switched: bool,
-    pub manifest: BundleManifest,
-}
-
-/// The wanted set: every PENDING or INSTALLED record, sorted by distribution name.
-pub fn wanted_set(records: &[PluginRecord]) -> Result<Vec<Requirement>> {
-    let mut reqs: Vec<Requirement> = records
-        .iter()
-        .filter(|r| r.is_wanted())
-        .map(PluginRecord::requirement)
-        .collect::<Result<_>>()?;
-    reqs.sort_by(|a, b| a.dist.cmp(&b.dist));
-    if let Some(w) = reqs.windows(2).find(|w| w[0].dist == w[1].dist) {
-        return Err(Error::input(
-            format!(
-                "two plugin records want the distribution {:?}",
-                w[0].dist.as_str()
-            ),
-            "remove one of them with `cosmo-bundle plugin remove ID`",
-        ));
-    }
-    Ok(reqs)
-}
-
-/// Builds (or reuses) the bundle of the wanted set and records a generation.
-pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
+/// Builds (or reuses) the bundle of the wanted set and records a generation; with
+/// `switch`, makes it current.
+pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
     let server = ctx.server()?;
     let store = ctx.store();
+    let (mut session, (spec, uv)) = ctx.locked(|state| {
+        let spec = ctx.spec(&server, wanted_set(&state.records)?)?;
+        // A missing uv is refused before anything is written; a cache hit needs none.
+        let uv = match store.load(spec.hash())? {
+            Some(_) => None,
+            None => Some(Uv::find()?),
+        };
+        Ok((spec, uv))
+    })?;
+    let hash = spec.hash().to_string();
+    let path = store.path(&hash);
 
-    // Read-only first pass: fail on bad records or a missing uv before writing anything.
-    let records = match ctx.read_db()? {
-        Some(db) => db.all()?,
-        None => Vec::new(),
-    };
-    let spec = ctx.spec(&server, wanted_set(&records)?)?;
-    let uv = match store.load(&spec.hash_inputs().hash()) {
-        Ok(Some(_)) => None,
-        _ => Some(Uv::find()?),
-    };
-
-    let mut session = ctx.begin()?;
-    let spec = ctx.spec(&server, wanted_set(&session.db.all()?)?)?;
-    let hash = spec.hash_inputs().hash();
-
-    if let Some(current) = session.profile.current()?
-        && let Some(gen_) = session.profile.get(current)?
-        && gen_.hash == hash
+    if let Some(current) = session.state.current
+        && session
+            .profile
+            .get(current)?
+            .is_some_and(|g| g.hash == hash)
         && let Some(manifest) = session.store.load(&hash)?
     {
-        session.activate(current)?;
-        return Ok(BuildOutcome {
+        return Ok(BuildOutput {
             hash,
             generation: None,
             reused: true,
             switched: false,
-            manifest,
+            path,
+            plugins: manifest.plugins,
         });
     }
 
@@ -86,7 +50,7 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
                 None => Uv::find()?,
             };
             ctx.reporter.step(&format!("building bundle {hash}"));
-            let checked = resolve::checked_lock(&ctx.data_dir, &hash);
+            let checked = conflict_checks::checked_lock(&ctx.dirs, &hash);
             match session
                 .store
                 .build(&spec, checked.as_deref(), &uv, ctx.reporter.as_ref())
@@ -101,30 +65,31 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutcome> {
         }
     };
     let generation = session.profile.add(&hash)?;
+    crate::fault::point("after-generation-link");
     if switch {
-        session.activate(generation.number)?;
+        session.activate_bundle(generation.number, &manifest)?;
     }
-    Ok(BuildOutcome {
+    Ok(BuildOutput {
         hash,
-        generation: Some(generation),
+        generation: Some(generation.number),
         reused,
         switched: switch,
-        manifest,
+        path,
+        plugins: manifest.plugins,
     })
 }
 
 /// Marks the records of plugins that failed their checks FAILED, with the reason.
 fn mark_failed(db: &mut Db, failures: &[PluginFailure]) -> Result<()> {
-    db.transaction(|db| {
-        let now = db::now();
-        for record in db.all()? {
-            let key = normalize(record.distribution());
-            if let Some(f) = failures.iter().find(|f| f.name == key) {
-                db.update(&PluginRecord {
+    db.write(|t| {
+        let now = record::now();
+        for r in t.all()? {
+            if let Some(f) = failures.iter().find(|f| f.name == r.key()) {
+                t.update(&PluginRecord {
                     install_status: Status::Failed,
                     error_message: Some(f.reason.clone()),
                     updated_at: now.clone(),
-                    ..record
+                    ..r
                 })?;
             }
         }

@@ -6,97 +6,65 @@
 //! versions; existing records are never changed; invalid manifests are reported and the
 //! scan goes on.
 
-use crate::context::Context;
-use crate::db;
-use crate::error::Result;
-use crate::manifest::{self, CosmoManifest};
-use crate::plugin::{DistName, PluginRecord, SourceType, Status, normalize};
+use crate::db::table::Table;
+use crate::error::{Error, Result};
+use crate::output::{DiscoverOutput, Found, Rejected};
+use crate::plugins::cosmo_json;
+use crate::plugins::{DistName, PluginRecord, SourceType, Status};
+use crate::state::Context;
 use fs_err as fs;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// A plugin directory with a valid manifest.
-#[derive(Debug, Clone, Serialize)]
-pub struct Found {
-    pub path: PathBuf,
-    pub distribution: String,
-    pub source_type: SourceType,
-    pub source: String,
-    pub manifest: CosmoManifest,
-    /// The id of the record it has (an existing one, or the one just added).
-    pub record_id: Option<String>,
-}
-
-/// A manifest that was refused.
-#[derive(Debug, Clone, Serialize)]
-pub struct Rejected {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-/// What a scan found, added and rejected.
-#[derive(Debug, Default, Serialize)]
-pub struct DiscoverReport {
-    pub found: Vec<Found>,
-    pub added: Vec<PluginRecord>,
-    pub rejected: Vec<Rejected>,
+/// The id of the record a found plugin already has.
+fn known(records: &[PluginRecord], f: &Found) -> Option<String> {
+    records
+        .iter()
+        .find(|r| r.key() == f.distribution)
+        .map(|r| r.id.clone())
 }
 
 /// Scans the plugins directory and records the plugins that have no record yet.
-pub fn discover(ctx: &Context) -> Result<DiscoverReport> {
-    let (mut found, rejected) = scan(&ctx.data_dir.join("plugins"))?;
-    let known = |records: &[PluginRecord], f: &Found| {
-        records
-            .iter()
-            .find(|r| normalize(r.distribution()) == f.distribution)
-            .map(|r| r.id.clone())
-    };
-    let existing = match ctx.read_db()? {
-        Some(db) => db.all()?,
-        None => Vec::new(),
-    };
-    let mut report = DiscoverReport {
+pub fn discover(ctx: &Context) -> Result<DiscoverOutput> {
+    let (mut found, rejected) = scan(&ctx.dirs.plugins())?;
+    let state = ctx.read()?;
+    let mut report = DiscoverOutput {
         rejected,
         ..Default::default()
     };
-    if found.iter().all(|f| known(&existing, f).is_some()) {
+    if found.iter().all(|f| known(&state.records, f).is_some()) {
         for f in &mut found {
-            f.record_id = known(&existing, f);
+            f.record_id = known(&state.records, f);
         }
         report.found = found;
         return Ok(report);
     }
-    let mut session = ctx.begin()?;
-    let added = session.db.transaction(|db| {
-        let records = db.all()?;
-        let mut added = Vec::new();
-        for f in &mut found {
-            if let Some(id) = known(&records, f) {
-                f.record_id = Some(id);
-                continue;
-            }
-            let now = db::now();
-            let record = PluginRecord {
-                id: db::new_id(),
-                name: f.distribution.clone(),
-                source: f.source.clone(),
-                source_type: f.source_type,
-                installed_version: None,
-                updated_version: None,
-                install_status: Status::Uninstalled,
-                error_message: None,
-                created_at: now.clone(),
-                updated_at: now,
-            };
-            db.insert(&record)?;
-            f.record_id = Some(record.id.clone());
-            added.push(record);
-        }
-        Ok(added)
-    })?;
+    let mut session = ctx.lock()?;
+    report.added = session.db.write(|t| record_new(t, &mut found))?;
     report.found = found;
-    report.added = added;
     Ok(report)
+}
+
+/// Inserts an UNINSTALLED record for each found plugin that has none; returns them.
+fn record_new(t: &Table, found: &mut [Found]) -> Result<Vec<PluginRecord>> {
+    let records = t.all()?;
+    let mut added = Vec::new();
+    for f in found {
+        if let Some(id) = known(&records, f) {
+            f.record_id = Some(id);
+            continue;
+        }
+        let record = PluginRecord::new(
+            &f.distribution,
+            f.source_type,
+            &f.source,
+            Status::Uninstalled,
+            None,
+        );
+        t.insert(&record)?;
+        f.record_id = Some(record.id.clone());
+        added.push(record);
+    }
+    Ok(added)
 }
 
 /// Reads every `*/cosmo.json` under `dir` (read-only).
@@ -115,7 +83,7 @@ fn scan(dir: &Path) -> Result<(Vec<Found>, Vec<Rejected>)> {
         .collect();
     dirs.sort();
     for plugin_dir in dirs {
-        let path = plugin_dir.join(manifest::FILE_NAME);
+        let path = plugin_dir.join(cosmo_json::FILE_NAME);
         if fs::symlink_metadata(&path).is_err() {
             continue;
         }
@@ -128,8 +96,8 @@ fn scan(dir: &Path) -> Result<(Vec<Found>, Vec<Rejected>)> {
 }
 
 fn inspect(plugin_dir: &Path, path: &Path) -> std::result::Result<Found, String> {
-    let manifest = manifest::load(path, plugin_dir).map_err(|e| match e {
-        crate::error::Error::BadInput { message, .. } => message,
+    let manifest = cosmo_json::load(path, plugin_dir).map_err(|e| match e {
+        Error::BadInput { message, .. } => message,
         other => other.to_string(),
     })?;
     let distribution = distribution_name(plugin_dir)?;

@@ -1,70 +1,79 @@
 //! Generations: list, switch, rollback.
 
-use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::store::BundlePlugin;
-use serde::Serialize;
-
-/// A generation as `generations` shows it.
-#[derive(Debug, Serialize)]
-pub struct GenerationView {
-    pub number: u32,
-    pub hash: String,
-    pub current: bool,
-    pub created_at: String,
-    pub path: String,
-    /// Whether the bundle is registered in the store.
-    pub valid: bool,
-    pub plugins: Vec<BundlePlugin>,
-}
+use crate::output::{ActivationOutput, GenerationList, GenerationOutput};
+use crate::profile::Profile;
+use crate::state::{Context, Session, unknown};
 
 /// Every generation with its plugins (read-only).
-pub fn list(ctx: &Context) -> Result<Vec<GenerationView>> {
+pub fn list(ctx: &Context) -> Result<GenerationList> {
     let profile = ctx.profile();
     let store = ctx.store();
     let current = profile.current()?;
-    profile
+    let gens = profile
         .generations()?
         .into_iter()
         .map(|g| {
             let manifest = store.load(&g.hash).ok().flatten();
-            Ok(GenerationView {
+            GenerationOutput {
                 number: g.number,
                 current: current == Some(g.number),
                 created_at: g
                     .created_at
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                path: store.path(&g.hash).to_string_lossy().into_owned(),
+                path: store.path(&g.hash),
                 valid: manifest.is_some(),
                 plugins: manifest.map(|m| m.plugins).unwrap_or_default(),
                 hash: g.hash,
-            })
+            }
         })
-        .collect()
+        .collect();
+    Ok(GenerationList(gens))
 }
 
 /// Makes generation `number` current.
-pub fn switch(ctx: &Context, number: u32) -> Result<()> {
-    if ctx.profile().get(number)?.is_none() {
-        return Err(unknown(number));
-    }
-    ctx.begin()?.activate(number)
+pub fn switch(ctx: &Context, number: u32) -> Result<ActivationOutput> {
+    let profile = ctx.profile();
+    let (session, ()) = ctx.locked(|_| match profile.get(number)? {
+        Some(_) => Ok(()),
+        None => Err(unknown(number)),
+    })?;
+    activate(session, number)
 }
 
-/// Makes the highest-numbered generation below the current one current; returns it.
-pub fn rollback(ctx: &Context) -> Result<u32> {
-    // Checked before taking the lock so that a refused rollback writes nothing, and again
-    // under the lock, where the decision is made.
-    previous(&ctx.profile())?;
-    let mut session = ctx.begin()?;
-    let target = previous(&session.profile)?;
-    session.activate(target)?;
-    Ok(target)
+/// Makes the highest-numbered generation below the current one current.
+pub fn rollback(ctx: &Context) -> Result<ActivationOutput> {
+    let profile = ctx.profile();
+    let (session, target) = ctx.locked(|state| previous(&profile, state.current))?;
+    activate(session, target)
 }
 
-fn previous(profile: &crate::profile::Profile) -> Result<u32> {
+fn activate(mut session: Session, number: u32) -> Result<ActivationOutput> {
+    let previous = session.state.current;
+    let generation = session
+        .profile
+        .get(number)?
+        .ok_or_else(|| unknown(number))?;
+    let manifest = session
+        .store
+        .load(&generation.hash)?
+        .ok_or_else(|| Error::Corrupt {
+            path: session.store.path(&generation.hash),
+            reason: format!("generation {number}'s bundle is not a registered bundle"),
+        })?;
+    session.activate_bundle(number, &manifest)?;
+    Ok(ActivationOutput {
+        current: number,
+        previous,
+        path: session.store.path(&generation.hash),
+        hash: generation.hash,
+        plugins: manifest.plugins,
+    })
+}
+
+fn previous(profile: &Profile, current: Option<u32>) -> Result<u32> {
     let hint = "list generations with `cosmo-bundle generations`";
-    let Some(current) = profile.current()? else {
+    let Some(current) = current else {
         return Err(Error::input(
             "there is no current generation to roll back from",
             hint,
@@ -82,11 +91,4 @@ fn previous(profile: &crate::profile::Profile) -> Result<u32> {
                 hint,
             )
         })
-}
-
-fn unknown(number: u32) -> Error {
-    Error::input(
-        format!("generation {number} does not exist"),
-        "list them with `cosmo-bundle generations`",
-    )
 }

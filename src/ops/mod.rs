@@ -1,7 +1,8 @@
-//! Operations: what the commands do, one module per concern.
+//! Operations: what the commands do, one module per command group.
 
 pub mod build;
 pub mod discover;
 pub mod generations;
+pub mod manifest;
 pub mod plugins;
 pub mod start;

@@ -1,15 +1,13 @@
-//! Plugin records: add, update, remove.
+//! Plugin records: add, list, show, update, remove.
 
-use crate::context::{Context, Session};
-use crate::db;
+use crate::db::table::find;
 use crate::error::{Error, Result};
-use crate::ops::build::wanted_set;
-use crate::plugin::{
-    DEFAULT_GIT_REV, DistName, PluginRecord, SourceType, Status, check_git_rev, check_git_url,
-    check_version, normalize,
-};
-use crate::resolve;
-use crate::server::ServerRepo;
+use crate::plugins::requirement::{DEFAULT_GIT_REV, check_git_rev, check_git_url, check_version};
+use crate::plugins::{DistName, PluginRecord, SourceType, Status, record, wanted_set};
+use crate::state::Context;
+use crate::store::build::BundleSpec;
+use crate::store::conflict_checks;
+use crate::store::server::ServerRepo;
 use crate::uv::Uv;
 
 /// Where a new plugin comes from, as the user gave it.
@@ -22,29 +20,23 @@ pub enum NewSource {
 /// Validates everything about a new record before anything is written.
 fn new_record(name: &str, source: &NewSource) -> Result<PluginRecord> {
     DistName::parse(name)?;
-    let (source, source_type, version) = match source {
+    let (source_type, source, version) = match source {
         NewSource::Pypi { version } => {
-            (name.to_string(), SourceType::Pypi, check_version(version)?)
+            (SourceType::Pypi, name.to_string(), check_version(version)?)
         }
         NewSource::Git { url, rev } => (
-            check_git_url(url)?,
             SourceType::Git,
+            check_git_url(url)?,
             check_git_rev(rev.as_deref().unwrap_or(DEFAULT_GIT_REV))?,
         ),
     };
-    let now = db::now();
-    Ok(PluginRecord {
-        id: db::new_id(),
-        name: name.to_string(),
-        source,
+    Ok(PluginRecord::new(
+        name,
         source_type,
-        installed_version: None,
-        updated_version: Some(version),
-        install_status: Status::Pending,
-        error_message: None,
-        created_at: now.clone(),
-        updated_at: now,
-    })
+        &source,
+        Status::Pending,
+        Some(version),
+    ))
 }
 
 /// Creates a PENDING record with `updated_version` set, after resolving the wanted set
@@ -53,29 +45,31 @@ fn new_record(name: &str, source: &NewSource) -> Result<PluginRecord> {
 pub fn add(ctx: &Context, name: &str, source: &NewSource) -> Result<PluginRecord> {
     let record = new_record(name, source)?;
     let server = ctx.server()?;
-    let session = ctx.begin()?;
-    let mut records = session.db.all()?;
-    let key = normalize(name);
-    if let Some(existing) = records.iter().find(|r| normalize(r.distribution()) == key) {
-        return Err(Error::input(
-            format!("plugin {name:?} is already recorded (id {})", existing.id),
-            format!(
-                "change its version with `cosmo-bundle plugin update {name} --version V`, or remove it first"
-            ),
-        ));
-    }
-    records.push(record.clone());
-    match check_set(ctx, &server, &session, &records) {
+    let (mut session, check) = ctx.locked(|state| {
+        if let Some(existing) = state.records.iter().find(|r| r.key() == record.key()) {
+            return Err(Error::already_exists(
+                format!("plugin {name:?} is already recorded (id {})", existing.id),
+                format!(
+                    "change its version with `cosmo-bundle plugin update {name} --version V`, or remove it first"
+                ),
+            ));
+        }
+        let mut records = state.records.clone();
+        records.push(record.clone());
+        plan_check(ctx, &server, &records)
+    })?;
+    match run_check(ctx, check) {
         Ok(()) => {
-            session.db.insert(&record)?;
+            session.db.write(|t| t.insert(&record))?;
             Ok(record)
         }
         Err(Error::Conflict { explanation }) => {
-            session.db.insert(&PluginRecord {
+            let failed = PluginRecord {
                 install_status: Status::Failed,
                 error_message: Some(explanation.clone()),
                 ..record
-            })?;
+            };
+            session.db.write(|t| t.insert(&failed))?;
             Err(Error::Conflict { explanation })
         }
         Err(e) => Err(e),
@@ -86,48 +80,49 @@ pub fn add(ctx: &Context, name: &str, source: &NewSource) -> Result<PluginRecord
 /// after resolving the wanted set with the change. On a conflict only `error_message`
 /// changes, and the conflict is returned.
 pub fn update(ctx: &Context, key: &str, version: &str) -> Result<PluginRecord> {
-    // Bad input is refused before anything (even the database) is created.
-    check_version_for(&show(ctx, key)?, version)?;
     let server = ctx.server()?;
-    let session = ctx.begin()?;
-    let record = session.db.find(key)?;
-    let version = check_version_for(&record, version)?;
-    // installed_version is set only while the record is in the current generation.
-    let unchanged = record.installed_version.as_deref() == Some(version.as_str());
-    let updated = PluginRecord {
-        updated_version: (!unchanged).then_some(version),
-        install_status: if unchanged {
-            Status::Installed
-        } else {
-            Status::Pending
-        },
-        error_message: None,
-        updated_at: db::now(),
-        ..record.clone()
-    };
-    let records: Vec<PluginRecord> = session
-        .db
-        .all()?
-        .into_iter()
-        .map(|r| {
-            if r.id == updated.id {
-                updated.clone()
+    let (mut session, (record, updated, check)) = ctx.locked(|state| {
+        let record = find(&state.records, key)?.clone();
+        let version = check_version_for(&record, version)?;
+        // installed_version is set only while the record is in the current generation.
+        let unchanged = record.installed_version.as_deref() == Some(version.as_str());
+        let updated = PluginRecord {
+            updated_version: (!unchanged).then_some(version),
+            install_status: if unchanged {
+                Status::Installed
             } else {
-                r
-            }
-        })
-        .collect();
-    match check_set(ctx, &server, &session, &records) {
+                Status::Pending
+            },
+            error_message: None,
+            updated_at: record::now(),
+            ..record.clone()
+        };
+        let records: Vec<PluginRecord> = state
+            .records
+            .iter()
+            .map(|r| {
+                if r.id == updated.id {
+                    updated.clone()
+                } else {
+                    r.clone()
+                }
+            })
+            .collect();
+        let check = plan_check(ctx, &server, &records)?;
+        Ok((record, updated, check))
+    })?;
+    match run_check(ctx, check) {
         Ok(()) => {
-            session.db.update(&updated)?;
+            session.db.write(|t| t.update(&updated))?;
             Ok(updated)
         }
         Err(Error::Conflict { explanation }) => {
-            session.db.update(&PluginRecord {
+            let kept = PluginRecord {
                 error_message: Some(explanation.clone()),
-                updated_at: db::now(),
+                updated_at: record::now(),
                 ..record
-            })?;
+            };
+            session.db.write(|t| t.update(&kept))?;
             Err(Error::Conflict { explanation })
         }
         Err(e) => Err(e),
@@ -142,45 +137,41 @@ fn check_version_for(record: &PluginRecord, version: &str) -> Result<String> {
     }
 }
 
-/// Resolves the set these records want, unless its bundle is already in the store.
-fn check_set(
+/// The conflict check a changed record set needs: none when its bundle is already in the
+/// store; otherwise its spec, with uv found (so that a missing uv writes nothing).
+fn plan_check<'a>(
     ctx: &Context,
-    server: &ServerRepo,
-    session: &Session,
+    server: &'a ServerRepo,
     records: &[PluginRecord],
-) -> Result<()> {
+) -> Result<Option<(BundleSpec<'a>, Uv)>> {
     let spec = ctx.spec(server, wanted_set(records)?)?;
-    if session.store.load(&spec.hash_inputs().hash())?.is_some() {
-        return Ok(());
+    if ctx.store().load(spec.hash())?.is_some() {
+        return Ok(None);
     }
-    let uv = Uv::find()?;
-    resolve::check(&spec, &ctx.data_dir, &uv, ctx.reporter.as_ref())
+    Ok(Some((spec, Uv::find()?)))
+}
+
+/// Resolves the planned set with uv (a conflict is `Error::Conflict`).
+fn run_check(ctx: &Context, check: Option<(BundleSpec, Uv)>) -> Result<()> {
+    match check {
+        None => Ok(()),
+        Some((spec, uv)) => conflict_checks::check(&spec, &ctx.dirs, &uv, ctx.reporter.as_ref()),
+    }
 }
 
 /// Deletes a record. A plugin of the current bundle keeps running until the next build.
 pub fn remove(ctx: &Context, key: &str) -> Result<PluginRecord> {
-    show(ctx, key)?;
-    let session = ctx.begin()?;
-    let record = session.db.find(key)?;
-    session.db.delete(&record.id)?;
+    let (mut session, record) = ctx.locked(|state| Ok(find(&state.records, key)?.clone()))?;
+    session.db.write(|t| t.delete(&record.id))?;
     Ok(record)
 }
 
 /// Every record (read-only).
 pub fn list(ctx: &Context) -> Result<Vec<PluginRecord>> {
-    match ctx.read_db()? {
-        Some(db) => db.all(),
-        None => Ok(Vec::new()),
-    }
+    Ok(ctx.read()?.records)
 }
 
 /// One record by id or name (read-only).
 pub fn show(ctx: &Context, key: &str) -> Result<PluginRecord> {
-    match ctx.read_db()? {
-        Some(db) => db.find(key),
-        None => Err(Error::input(
-            format!("no plugin record matches {key:?} (there is no database yet)"),
-            "add one with `cosmo-bundle plugin add`",
-        )),
-    }
+    Ok(find(&ctx.read()?.records, key)?.clone())
 }

@@ -6,8 +6,8 @@
 //! Clean mode runs from the server repository: its own `.venv` if it has one, else
 //! `uv run` there, as the server's own clean mode does.
 
-use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::state::Context;
 use crate::uv::Uv;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,11 +73,11 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
             reason: format!("generation {number}'s bundle is not registered"),
         })?;
     // Pin the bundle: its canonical store path, not the `current` link.
-    let bundle = store.path(&generation.hash).canonicalize()?;
+    let bundle = fs_err::canonicalize(store.path(&generation.hash))?;
     let venv = bundle.join(".venv");
     let python = venv.join("bin/python");
-    if std::fs::metadata(&python).is_err() {
-        let target = std::fs::read_link(&python).unwrap_or_else(|_| python.clone());
+    if fs_err::metadata(&python).is_err() {
+        let target = fs_err::read_link(&python).unwrap_or_else(|_| python.clone());
         return Err(Error::input(
             format!(
                 "the Python interpreter of generation {number} ({}) no longer exists",
@@ -93,16 +93,16 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
             "the server's pyproject.toml must depend on fastapi-cli (or fastapi[standard]); rebuild after adding it",
         ));
     }
-    let data_dir = absolute(&ctx.data_dir)?;
+    let data_dir = ctx.dirs.root();
     let mut cmd = Command::new(&fastapi);
     cmd.args(fastapi_args(opts))
         .current_dir(&bundle)
         .env("COSMO_BUNDLE_DIR", &bundle)
-        .env("COSMO_DATA_DIR", &data_dir)
+        .env("COSMO_DATA_DIR", data_dir)
         .env("VIRTUAL_ENV", &venv)
         .env("PATH", prepend_path(&venv.join("bin")))
         // Bytecode goes to the data directory, not into the bundle or the server repository.
-        .env("PYTHONPYCACHEPREFIX", data_dir.join("pycache"));
+        .env("PYTHONPYCACHEPREFIX", ctx.dirs.pycache());
     Ok((cmd, bundle))
 }
 
@@ -126,12 +126,8 @@ fn clean(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
     cmd.args(fastapi_args(opts))
         .current_dir(&server.root)
         .env_remove("COSMO_BUNDLE_DIR")
-        .env("COSMO_DATA_DIR", absolute(&ctx.data_dir)?);
+        .env("COSMO_DATA_DIR", ctx.dirs.root());
     Ok((cmd, server.root.clone()))
-}
-
-fn absolute(path: &Path) -> Result<PathBuf> {
-    Ok(std::path::absolute(path)?)
 }
 
 fn prepend_path(dir: &Path) -> std::ffi::OsString {

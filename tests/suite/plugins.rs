@@ -1,8 +1,6 @@
 //! Conflict detection, git sources, cosmo.json manifests, load checks and discovery.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 

@@ -56,7 +56,7 @@ fn requirement_key(req: &str) -> String {
     let end = req
         .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
         .unwrap_or(req.len());
-    crate::plugin::normalize(&req[..end])
+    crate::plugins::normalize(&req[..end])
 }
 
 impl HashInputs {
@@ -164,7 +164,7 @@ mod tests {
     /// The vectors in store-layout.md are the contract: this test keeps the document exact.
     #[test]
     fn store_layout_test_vectors_hold() {
-        let doc = include_str!("../store-layout.md");
+        let doc = include_str!("../../store-layout.md");
         let start = doc
             .find("```json hash-vectors")
             .expect("vectors block in store-layout.md");

@@ -1,8 +1,6 @@
 //! The real binary on temporary data directories, with real uv running offline.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 

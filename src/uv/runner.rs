@@ -1,7 +1,7 @@
 //! Running uv: never through a shell, with its command line, exit status and stderr kept.
 
+use super::python::PythonRequest;
 use crate::error::{Error, Result};
-use crate::python::PythonRequest;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -101,7 +101,7 @@ impl Uv {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::UvMissing
             } else {
-                crate::fsutil::with_path(e, &self.path).into()
+                crate::fs::with_path(e, &self.path).into()
             }
         })?;
         if out.status.success() {

@@ -7,9 +7,6 @@ use std::fs::TryLockError;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Default seconds to wait for another command; `COSMO_LOCK_TIMEOUT` overrides it.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
-
 /// Proof that this process holds the data directory's lock; released on drop.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 #[derive(Debug)]
@@ -17,8 +14,9 @@ pub struct LockGuard {
     _file: std::fs::File,
 }
 
-/// Takes the exclusive lock on `path`, saying so when it has to wait.
-pub fn acquire(path: &Path, reporter: &dyn Reporter) -> Result<LockGuard> {
+/// Takes the exclusive lock on `path`, saying so when it has to wait, and giving up after
+/// `timeout`.
+pub fn acquire(path: &Path, timeout: Duration, reporter: &dyn Reporter) -> Result<LockGuard> {
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -26,7 +24,6 @@ pub fn acquire(path: &Path, reporter: &dyn Reporter) -> Result<LockGuard> {
         .open(path)?
         .into_parts()
         .0;
-    let timeout = timeout_from_env()?;
     let started = Instant::now();
     let mut said = false;
     loop {
@@ -46,28 +43,12 @@ pub fn acquire(path: &Path, reporter: &dyn Reporter) -> Result<LockGuard> {
                         seconds: timeout.as_secs(),
                     });
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(20));
             }
             Err(TryLockError::Error(e)) => {
-                return Err(crate::fsutil::with_path(e, path).into());
+                return Err(crate::fs::with_path(e, path).into());
             }
         }
-    }
-}
-
-fn timeout_from_env() -> Result<Duration> {
-    match std::env::var("COSMO_LOCK_TIMEOUT") {
-        Err(_) => Ok(Duration::from_secs(DEFAULT_TIMEOUT_SECS)),
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| {
-                Error::input(
-                    format!("COSMO_LOCK_TIMEOUT={v:?} is not a number of seconds"),
-                    "set it to a whole number such as 60, or unset it",
-                )
-            }),
     }
 }
 
@@ -77,13 +58,15 @@ mod tests {
     use crate::report::Silent;
 
     #[test]
-    fn second_lock_times_out_while_first_is_held() {
+    fn a_second_lock_times_out_while_the_first_is_held_and_succeeds_after() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lock");
-        let held = acquire(&path, &Silent).unwrap();
-        let other = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        assert!(matches!(other.try_lock(), Err(TryLockError::WouldBlock)));
+        let held = acquire(&path, Duration::ZERO, &Silent).unwrap();
+        let started = Instant::now();
+        let err = acquire(&path, Duration::from_millis(200), &Silent).unwrap_err();
+        assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(200));
         drop(held);
-        assert!(other.try_lock().is_ok());
+        let _again = acquire(&path, Duration::ZERO, &Silent).unwrap();
     }
 }

@@ -224,9 +224,9 @@ mod tests {
     #[test]
     fn a_symlink_out_of_the_plugin_directory_is_refused() {
         let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("cosmo.json"), GOOD).unwrap();
+        fs_err::write(outside.path().join("cosmo.json"), GOOD).unwrap();
         let plugin = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(
+        fs_err::os::unix::fs::symlink(
             outside.path().join("cosmo.json"),
             plugin.path().join("cosmo.json"),
         )
@@ -236,7 +236,7 @@ mod tests {
             err.to_string().contains("outside the plugin directory"),
             "{err}"
         );
-        std::fs::write(plugin.path().join("real.json"), GOOD).unwrap();
+        fs_err::write(plugin.path().join("real.json"), GOOD).unwrap();
         assert!(load(&plugin.path().join("real.json"), plugin.path()).is_ok());
     }
 }

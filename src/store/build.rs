@@ -1,103 +1,68 @@
-//! The content-addressed store: `store/<hash>/` bundles, built in place and registered last.
-//!
-//! A bundle is valid only once its `bundle.json` exists and names its own hash: that file
-//! is written atomically as the very last step of a build. A directory without it is a
-//! leftover of an interrupted build and is removed before that hash is built again.
+//! Building a bundle in place at `store/<hash>`, step by step as store-layout.md lists
+//! them, and registering it last.
 
+use super::Store;
+use super::bundle::{BUNDLE_JSON, BundleManifest, BundlePlugin, FORMAT, PythonInfo};
+use super::hash::HashInputs;
+use super::server::ServerRepo;
 use crate::error::{Error, Result};
-use crate::fsutil;
-use crate::hash::HashInputs;
-use crate::plugin::{PluginSource, Requirement, SourceType};
-use crate::python::PythonRequest;
+use crate::fs as cfs;
+use crate::plugins::{PluginSource, Requirement, SourceType};
 use crate::report::Reporter;
-use crate::server::ServerRepo;
-use crate::uv::Uv;
+use crate::uv::{PythonRequest, Uv};
 use fs_err as fs;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The bundle manifest's file name: its presence registers the bundle.
-pub const MANIFEST: &str = "bundle.json";
-/// The manifest format this version writes and understands.
-pub const MANIFEST_FORMAT: u32 = 1;
 /// The `.pth` file that puts the bundle's `src/` on the venv's path.
 pub const PTH_FILE: &str = "cosmo-bundle.pth";
 
-/// Everything that decides a bundle.
+/// Everything that decides a bundle, with its hash computed once.
 #[derive(Debug)]
 pub struct BundleSpec<'a> {
     pub server: &'a ServerRepo,
     pub plugins: Vec<Requirement>,
     pub python: PythonRequest,
-    pub env: BTreeMap<String, String>,
+    inputs: HashInputs,
+    hash: String,
 }
 
-impl BundleSpec<'_> {
-    /// The hash inputs, exactly as store-layout.md documents them.
-    pub fn hash_inputs(&self) -> HashInputs {
-        HashInputs {
-            server_path: self.server.root.to_string_lossy().into_owned(),
-            server_pyproject: self.server.pyproject.clone(),
-            server_uv_lock: self.server.uv_lock.clone(),
-            python_request: self.python.request.clone(),
-            python_path: self.python.path.clone(),
-            env: self.env.clone(),
-            plugins: self.plugins.iter().map(Requirement::pep508).collect(),
+impl<'a> BundleSpec<'a> {
+    /// The spec of `plugins` on `server` with `python` and uv's resolution `env`.
+    pub fn new(
+        server: &'a ServerRepo,
+        plugins: Vec<Requirement>,
+        python: PythonRequest,
+        env: BTreeMap<String, String>,
+    ) -> BundleSpec<'a> {
+        let inputs = HashInputs {
+            server_path: server.root.to_string_lossy().into_owned(),
+            server_pyproject: server.pyproject.clone(),
+            server_uv_lock: server.uv_lock.clone(),
+            python_request: python.request.clone(),
+            python_path: python.path.clone(),
+            env,
+            plugins: plugins.iter().map(Requirement::pep508).collect(),
+        };
+        let hash = inputs.hash();
+        BundleSpec {
+            server,
+            plugins,
+            python,
+            inputs,
+            hash,
         }
     }
-}
 
-/// `bundle.json`: what was built, from what, with what.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BundleManifest {
-    pub format: u32,
-    pub hash: String,
-    pub created_at: String,
-    pub tool_version: String,
-    pub uv_version: String,
-    pub inputs: HashInputs,
-    pub python: PythonInfo,
-    pub plugins: Vec<BundlePlugin>,
-    /// Keys written by newer versions, kept as they are.
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, serde_json::Value>,
-}
+    /// The hash inputs, exactly as store-layout.md documents them.
+    pub fn inputs(&self) -> &HashInputs {
+        &self.inputs
+    }
 
-/// The interpreter uv put in the bundle's `.venv`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PythonInfo {
-    /// `home` from `.venv/pyvenv.cfg`: the directory of the base interpreter.
-    pub home: String,
-    /// `version_info` from `.venv/pyvenv.cfg`.
-    pub version: String,
-}
-
-/// One plugin of a bundle.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BundlePlugin {
-    /// Normalised distribution name.
-    pub name: String,
-    pub source_type: SourceType,
-    /// The PyPI distribution or the git URL.
-    pub source: String,
-    /// The version column value: the PyPI pin or the git ref.
-    pub version: String,
-    pub requirement: String,
-    /// The version uv resolved (from uv.lock).
-    pub resolved_version: Option<String>,
-    /// The commit uv pinned, for git sources.
-    pub commit: Option<String>,
-    /// The plugin's validated `cosmo.json`: what the server loads at start-up.
-    pub manifest: Option<crate::manifest::CosmoManifest>,
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, serde_json::Value>,
-}
-
-/// The store directory.
-#[derive(Debug, Clone)]
-pub struct Store {
-    root: PathBuf,
+    /// The bundle's hash: its store path name.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
 }
 
 /// Removes a partly built bundle unless the build was committed (registered).
@@ -109,45 +74,12 @@ struct PartialBundle {
 impl Drop for PartialBundle {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = fs::remove_dir_all(&self.dir);
         }
     }
 }
 
 impl Store {
-    pub fn new(root: PathBuf) -> Store {
-        Store { root }
-    }
-
-    /// Where the bundle with this hash lives.
-    pub fn path(&self, hash: &str) -> PathBuf {
-        self.root.join(hash)
-    }
-
-    /// The manifest of a registered bundle; `None` when `hash` is not registered.
-    pub fn load(&self, hash: &str) -> Result<Option<BundleManifest>> {
-        let path = self.path(hash).join(MANIFEST);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let manifest: BundleManifest = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            reason: format!("unreadable bundle manifest: {e}"),
-        })?;
-        if manifest.format != MANIFEST_FORMAT
-            || manifest.hash != hash
-            || manifest.inputs.hash() != hash
-        {
-            return Err(Error::Corrupt {
-                path,
-                reason: format!("bundle manifest does not describe bundle {hash}"),
-            });
-        }
-        Ok(Some(manifest))
-    }
-
     /// Builds the bundle for `spec` in place at `store/<hash>` and registers it.
     /// Call only with the data directory's lock held.
     /// `checked_lock` is the lock of a successful conflict check of this exact set: it is
@@ -159,10 +91,10 @@ impl Store {
         uv: &Uv,
         reporter: &dyn Reporter,
     ) -> Result<BundleManifest> {
-        let inputs = spec.hash_inputs();
-        let hash = inputs.hash();
+        let hash = spec.hash().to_string();
+        let inputs = spec.inputs().clone();
         let dir = self.path(&hash);
-        fs::create_dir_all(&self.root)?;
+        fs::create_dir_all(self.root())?;
         if dir.exists() {
             reporter.step(&format!("removing unregistered leftover {}", dir.display()));
             fs::remove_dir_all(&dir)?;
@@ -173,7 +105,7 @@ impl Store {
             committed: false,
         };
 
-        fsutil::write_atomic(
+        cfs::write_atomic(
             &dir.join("pyproject.toml"),
             spec.server.bundle_pyproject(&spec.plugins).as_bytes(),
         )?;
@@ -181,7 +113,7 @@ impl Store {
         match checked_lock {
             Some(lock) => {
                 reporter.step("using the lock of the plugin set's conflict check");
-                fsutil::write_atomic(&dir.join("uv.lock"), &fs::read(lock)?)?;
+                cfs::write_atomic(&dir.join("uv.lock"), &fs::read(lock)?)?;
             }
             None => {
                 write_seed_lock(spec, &dir)?;
@@ -192,19 +124,21 @@ impl Store {
                 uv.lock(&dir, &spec.python)?;
             }
         }
+        crate::fault::point("after-uv-lock");
         reporter.step("installing into the bundle's .venv with uv sync");
         uv.sync(&dir, &spec.python)?;
+        crate::fault::point("after-uv-sync");
         let site = site_packages(&dir)?;
         write_pth(&dir, &site)?;
         let python = venv_python(&dir)?;
         let mut plugins = resolved_plugins(&dir, &spec.plugins)?;
-        let failures = crate::loadcheck::check_all(&dir, &site, &mut plugins, reporter);
+        let failures = super::plugin_checks::check_all(&dir, &site, &mut plugins, reporter);
         if !failures.is_empty() {
             return Err(Error::PluginCheck { failures });
         }
 
         let manifest = BundleManifest {
-            format: MANIFEST_FORMAT,
+            format: FORMAT,
             hash: hash.clone(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -215,10 +149,11 @@ impl Store {
             other: Default::default(),
         };
         crate::fault::point("before-register");
-        fsutil::sync_filesystem(&dir)?;
+        cfs::sync_filesystem(&dir)?;
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-        fsutil::write_atomic(&dir.join(MANIFEST), &json)?;
+        cfs::write_atomic(&dir.join(BUNDLE_JSON), &json)?;
         partial.committed = true;
+        crate::fault::point("after-register");
         Ok(manifest)
     }
 }
@@ -227,7 +162,7 @@ impl Store {
 /// seeds uv's preferences, so the bundle keeps the server's own pins where it can.
 pub fn write_seed_lock(spec: &BundleSpec, project: &Path) -> Result<()> {
     if let Some(lock) = &spec.server.uv_lock {
-        fsutil::write_atomic(&project.join("uv.lock"), lock.as_bytes())?;
+        cfs::write_atomic(&project.join("uv.lock"), lock.as_bytes())?;
     }
     Ok(())
 }
@@ -270,7 +205,7 @@ fn venv_python(bundle: &Path) -> Result<PythonInfo> {
 /// Writes the `.pth` that puts `<bundle>/src` (the linked server sources) on the path.
 fn write_pth(bundle: &Path, site: &Path) -> Result<()> {
     let src = bundle.join("src");
-    fsutil::write_atomic(
+    cfs::write_atomic(
         &site.join(PTH_FILE),
         format!("{}\n", src.display()).as_bytes(),
     )
@@ -278,7 +213,7 @@ fn write_pth(bundle: &Path, site: &Path) -> Result<()> {
 
 /// The plugin entries of the manifest, with what uv.lock pinned for each.
 fn resolved_plugins(bundle: &Path, plugins: &[Requirement]) -> Result<Vec<BundlePlugin>> {
-    let lock = crate::uvlock::read(&bundle.join("uv.lock"))?;
+    let lock = crate::uv::lock_file::read(&bundle.join("uv.lock"))?;
     Ok(plugins
         .iter()
         .map(|req| {

@@ -3,9 +3,7 @@
 //! The build runs in its own process group and the whole group is killed, as a service
 //! manager or a power cut would: uv dies with it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -21,8 +19,7 @@ fn spawn_build(env: &Env) -> Child {
 }
 
 fn kill_group(mut child: Child) {
-    // SAFETY: plain syscall on the child's own process group.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    signal_group(child.id(), Signal::KILL);
     child.wait().unwrap();
 }
 
@@ -147,16 +144,32 @@ fn killed_during_uv_sync() {
     check_after_kill(&env, &before);
 }
 
+/// Runs `args` paused at fault point `point`, then kills it there: the whole process group
+/// (as a service manager or a power cut would) or the main process alone.
+fn kill_at(env: &Env, args: &[&str], point: &str, group: bool) {
+    let mut child = env
+        .cmd(args)
+        .env("COSMO_BUNDLE_PAUSE_AT", point)
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    wait_for_line(stderr, &format!("paused at {point}"));
+    if group {
+        kill_group(child);
+    } else {
+        signal_process(child.id(), Signal::KILL);
+        child.wait().unwrap();
+    }
+}
+
 #[test]
 fn killed_after_sync_before_registration() {
-    let mut env = prepared();
+    let env = prepared();
     let before = registered_state(&env);
-    env.set("COSMO_BUNDLE_PAUSE_AT", "before-register");
-    let mut child = spawn_build(&env);
-    let stderr = child.stderr.take().unwrap();
-    wait_for_line(stderr, "paused at before-register");
-    kill_group(child);
-    env.vars.remove("COSMO_BUNDLE_PAUSE_AT");
+    kill_at(&env, &["build"], "before-register", true);
     // The half-built bundle is complete except for its registration: it must not be used.
     let leftovers: Vec<_> = std::fs::read_dir(env.dir().join("store"))
         .unwrap()
@@ -175,15 +188,59 @@ fn killed_after_sync_before_registration() {
 }
 
 #[test]
-fn killed_at_spread_out_instants() {
-    // A debug build of this set takes roughly 300-600 ms here; the delays cover it and beyond.
-    for delay_ms in [0u64, 5, 15, 30, 60, 100, 150, 200, 260, 330, 420, 550, 800] {
+fn killed_at_every_named_point_of_a_build() {
+    for point in [
+        "after-uv-lock",
+        "after-uv-sync",
+        "before-register",
+        "after-register",
+        "after-generation-link",
+        "after-flip",
+        "db-before-commit",
+    ] {
+        for group in [true, false] {
+            let env = prepared();
+            std::fs::remove_dir_all(env.dir().join("resolved")).unwrap();
+            let before = registered_state(&env);
+            kill_at(&env, &["build"], point, group);
+            check_after_kill(&env, &before);
+        }
+    }
+}
+
+#[test]
+fn a_hot_journal_left_by_a_killed_writer_breaks_no_command() {
+    for first in [
+        &["plugin", "list"][..],
+        &["plugin", "show", "hue-lights"],
+        &["build"],
+        &["discover"],
+    ] {
         let env = prepared();
-        let before = registered_state(&env);
-        let child = spawn_build(&env);
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        kill_group(child);
-        check_after_kill(&env, &before);
+        let before = env.json(&["plugin", "list"]);
+        run_ok(
+            "python3",
+            &[
+                repo_root()
+                    .join("tests/suite/python/kill_mid_commit.py")
+                    .to_str()
+                    .unwrap(),
+                env.dir().join("cosmo.db").to_str().unwrap(),
+            ],
+            env.dir(),
+        );
+        assert!(env.dir().join("cosmo.db-journal").exists());
+        // The first command after the crash opens the database for reading first.
+        env.ok(first);
+        if first[0] == "plugin" {
+            assert_eq!(
+                env.json(&["plugin", "list"]),
+                before,
+                "the half commit is gone"
+            );
+        }
+        env.ok(&["build"]);
+        assert_eq!(env.plugin("hue-lights")["install_status"], "INSTALLED");
     }
 }
 

@@ -1,133 +1,8 @@
-//! Plugin records as the `plugins` table holds them, and validation of what users type.
+//! A plugin as a bundle input (a distribution and where it comes from), and validation of
+//! what users type: names, versions, git URLs and refs.
 
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::str::FromStr;
-
-/// Where a plugin comes from; stored by its upper-case Python enum name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SourceType {
-    #[serde(rename = "PYPI")]
-    Pypi,
-    #[serde(rename = "GIT")]
-    Git,
-}
-
-/// Install status; stored by its upper-case Python enum name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Status {
-    #[serde(rename = "UNINSTALLED")]
-    Uninstalled,
-    #[serde(rename = "PENDING")]
-    Pending,
-    #[serde(rename = "INSTALLED")]
-    Installed,
-    #[serde(rename = "FAILED")]
-    Failed,
-}
-
-impl SourceType {
-    pub fn as_db(self) -> &'static str {
-        match self {
-            SourceType::Pypi => "PYPI",
-            SourceType::Git => "GIT",
-        }
-    }
-    pub fn from_db(s: &str) -> Option<Self> {
-        match s {
-            "PYPI" => Some(SourceType::Pypi),
-            "GIT" => Some(SourceType::Git),
-            _ => None,
-        }
-    }
-}
-
-impl Status {
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Status::Uninstalled => "UNINSTALLED",
-            Status::Pending => "PENDING",
-            Status::Installed => "INSTALLED",
-            Status::Failed => "FAILED",
-        }
-    }
-    pub fn from_db(s: &str) -> Option<Self> {
-        match s {
-            "UNINSTALLED" => Some(Status::Uninstalled),
-            "PENDING" => Some(Status::Pending),
-            "INSTALLED" => Some(Status::Installed),
-            "FAILED" => Some(Status::Failed),
-            _ => None,
-        }
-    }
-}
-
-/// One row of the `plugins` table, with the contract's column names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PluginRecord {
-    pub id: String,
-    pub name: String,
-    pub source: String,
-    pub source_type: SourceType,
-    pub installed_version: Option<String>,
-    pub updated_version: Option<String>,
-    pub install_status: Status,
-    pub error_message: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-/// The git ref used when `plugin add --git` is given no `--rev`.
-pub const DEFAULT_GIT_REV: &str = "HEAD";
-
-impl PluginRecord {
-    /// The distribution uv installs: `source` for PyPI records, `name` for git records.
-    pub fn distribution(&self) -> &str {
-        match self.source_type {
-            SourceType::Pypi => &self.source,
-            SourceType::Git => &self.name,
-        }
-    }
-
-    /// The version a build wants: `updated_version` if set, else `installed_version`.
-    pub fn wanted_version(&self) -> Option<&str> {
-        self.updated_version
-            .as_deref()
-            .or(self.installed_version.as_deref())
-    }
-
-    /// Whether a build includes this record.
-    pub fn is_wanted(&self) -> bool {
-        matches!(self.install_status, Status::Pending | Status::Installed)
-    }
-
-    /// The PEP 508 requirement this record contributes to a bundle.
-    pub fn requirement(&self) -> Result<Requirement> {
-        let what = format!("plugin record {} ({:?})", self.id, self.name);
-        let dist = DistName::parse(self.distribution()).map_err(|e| {
-            Error::input(
-                format!("{what}: {e}"),
-                "fix or remove the record with `cosmo-bundle plugin remove`",
-            )
-        })?;
-        let version = self.wanted_version().ok_or_else(|| {
-            Error::input(
-                format!("{what} has neither updated_version nor installed_version"),
-                "set one with `cosmo-bundle plugin update NAME --version V`",
-            )
-        })?;
-        let source = match self.source_type {
-            SourceType::Pypi => PluginSource::Pypi {
-                version: check_version(version)?,
-            },
-            SourceType::Git => PluginSource::Git {
-                url: check_git_url(&self.source)?,
-                rev: check_git_rev(version)?,
-            },
-        };
-        Ok(Requirement { dist, source })
-    }
-}
 
 /// A validated, normalised distribution name (PEP 503).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -208,6 +83,9 @@ impl Requirement {
         }
     }
 }
+
+/// The git ref used when `plugin add --git` is given no `--rev`.
+pub const DEFAULT_GIT_REV: &str = "HEAD";
 
 /// Longest value the version columns take (`String(50)`).
 pub const VERSION_MAX: usize = 50;

@@ -1,12 +1,27 @@
 //! Shared test harness: runs the real binary on temporary data directories, with uv
 //! offline against a wheelhouse built from `fixtures/packages` by `fixtures/make_wheelhouse.py`.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+pub use rustix::process::Signal;
+
+/// Sends `signal` to the process group led by `pid` (ignoring a group already gone).
+pub fn signal_group(pid: u32, signal: Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, signal);
+    }
+}
+
+/// Sends `signal` to the process `pid` alone.
+pub fn signal_process(pid: u32, signal: Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cosmo-bundle");
 
@@ -145,7 +160,7 @@ impl Env {
     }
 
     pub fn plugin(&self, name: &str) -> serde_json::Value {
-        self.json(&["plugin", "show", name])[0].clone()
+        self.json(&["plugin", "show", name])
     }
 }
 

@@ -1,7 +1,7 @@
 //! Reading a bundle's `uv.lock`: the versions (and git commits) uv resolved.
 
 use crate::error::{Error, Result};
-use crate::plugin::normalize;
+use crate::plugins::normalize;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,8 +1,6 @@
-//! `start` refusals, offline. (Starting real servers is in tests/pypi_e2e.rs.)
+//! `start` refusals, offline. (Starting real servers is in pypi.rs.)
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn start_without_a_current_generation_says_how_to_build_one() {

@@ -2,8 +2,8 @@
 
 use crate::error::Result;
 use fs_err as fs;
+use fs_err::os::unix::fs::symlink;
 use std::io::Write;
-use std::os::unix::fs::symlink;
 use std::path::Path;
 
 /// Writes `contents` to `path` atomically: temp file in the same directory, `sync_all`,
@@ -31,7 +31,7 @@ pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
     let name = link.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".tmp-{}-{}", name, std::process::id()));
     let _ = fs::remove_file(&tmp);
-    symlink(target, &tmp).map_err(|e| with_path(e, &tmp))?;
+    symlink(target, &tmp)?;
     fs::rename(&tmp, link)?;
     sync_dir(dir)
 }
@@ -44,13 +44,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Flushes the whole file system holding `path` (used once per build, before registration).
 pub fn sync_filesystem(path: &Path) -> Result<()> {
-    use std::os::fd::AsRawFd;
     let file = fs::File::open(path)?;
-    // SAFETY: the descriptor is valid for the duration of the call.
-    let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
-    if rc != 0 {
-        return Err(with_path(std::io::Error::last_os_error(), path).into());
-    }
+    rustix::fs::syncfs(&file).map_err(|e| with_path(e.into(), path))?;
     Ok(())
 }
 
@@ -76,8 +71,8 @@ mod tests {
         let path = dir.path().join("f.json");
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(fs_err::read(&path).unwrap(), b"two");
+        let names: Vec<_> = fs_err::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
     }
 
@@ -87,7 +82,7 @@ mod tests {
         let link = dir.path().join("current");
         replace_symlink(Path::new("a"), &link).unwrap();
         replace_symlink(Path::new("b"), &link).unwrap();
-        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("b"));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(fs_err::read_link(&link).unwrap(), Path::new("b"));
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -2,11 +2,11 @@
 //! is found through the installed distribution's RECORD and validated, and its
 //! `plugin_class` is imported in the bundle's own Python and must be a class.
 
-use crate::manifest;
+use super::bundle::BundlePlugin;
+use crate::error::PluginFailure;
+use crate::plugins::cosmo_json as manifest;
 use crate::report::Reporter;
-use crate::store::BundlePlugin;
 use fs_err as fs;
-use serde::Serialize;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,14 +28,6 @@ if not inspect.isclass(obj):
     print(f"{module}.{name} is not a class (it is a {type(obj).__name__})", file=sys.stderr)
     sys.exit(1)
 "#;
-
-/// Why one plugin cannot go into the bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PluginFailure {
-    /// Normalised distribution name.
-    pub name: String,
-    pub reason: String,
-}
 
 /// Checks every plugin, filling in `manifest`; returns every failure (not only the first).
 pub fn check_all(
@@ -75,7 +67,7 @@ fn find_manifest(site: &Path, dist: &str) -> Result<(PathBuf, PathBuf), String> 
         .find(|n| {
             n.strip_suffix(".dist-info")
                 .and_then(|stem| stem.rsplit_once('-'))
-                .is_some_and(|(name, _)| crate::plugin::normalize(name) == dist)
+                .is_some_and(|(name, _)| crate::plugins::normalize(name) == dist)
         })
         .ok_or_else(|| format!("no installed distribution {dist} in the bundle"))?;
     let record_path = site.join(&dist_info).join("RECORD");
@@ -197,10 +189,10 @@ mod tests {
     fn manifests_are_found_through_record() {
         let site = tempfile::tempdir().unwrap();
         let s = site.path();
-        std::fs::create_dir_all(s.join("zig_switch-1.0.dist-info")).unwrap();
-        std::fs::create_dir_all(s.join("zig_switch")).unwrap();
-        std::fs::write(s.join("zig_switch/cosmo.json"), "{}").unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(s.join("zig_switch-1.0.dist-info")).unwrap();
+        fs_err::create_dir_all(s.join("zig_switch")).unwrap();
+        fs_err::write(s.join("zig_switch/cosmo.json"), "{}").unwrap();
+        fs_err::write(
             s.join("zig_switch-1.0.dist-info/RECORD"),
             "zig_switch/__init__.py,,\nzig_switch/cosmo.json,,\nzig_switch/sub/cosmo.json,,\n",
         )
@@ -213,7 +205,7 @@ mod tests {
                 .unwrap_err()
                 .contains("no installed distribution")
         );
-        std::fs::write(
+        fs_err::write(
             s.join("zig_switch-1.0.dist-info/RECORD"),
             "zig_switch/__init__.py,,\n",
         )

@@ -2,11 +2,9 @@
 //! uvicorn and their dependency trees from PyPI, as an operator's would.
 //!
 //! Needs network access to PyPI. Run alone with:
-//!     cargo test --test pypi_e2e -- --ignored
+//!     cargo test --test suite -- --ignored pypi::
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -126,9 +124,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let group = -(self.child.id() as i32);
-        // SAFETY: signals to the server's own process group.
-        unsafe { libc::kill(group, libc::SIGTERM) };
+        signal_group(self.child.id(), Signal::TERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -136,7 +132,7 @@ impl Drop for Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        unsafe { libc::kill(group, libc::SIGKILL) };
+        signal_group(self.child.id(), Signal::KILL);
         let _ = self.child.wait();
     }
 }
@@ -148,7 +144,7 @@ fn status_of(port: u16, path: &str) -> u16 {
 }
 
 #[test]
-#[ignore = "needs PyPI: cargo test --test pypi_e2e -- --ignored"]
+#[ignore = "needs PyPI: cargo test --test suite -- --ignored pypi::"]
 fn the_whole_loop_on_a_real_fastapi_server() {
     let scratch = tempfile::tempdir().unwrap();
     let env = pypi_env(scratch.path());
@@ -265,7 +261,7 @@ fn the_whole_loop_on_a_real_fastapi_server() {
 }
 
 #[test]
-#[ignore = "needs PyPI: cargo test --test pypi_e2e -- --ignored"]
+#[ignore = "needs PyPI: cargo test --test suite -- --ignored pypi::"]
 fn clean_mode_runs_the_server_repository_without_plugins() {
     let scratch = tempfile::tempdir().unwrap();
     // A copy: clean mode lets uv create the repository's own .venv, as the server's does.
@@ -299,13 +295,13 @@ fn clean_mode_runs_the_server_repository_without_plugins() {
 }
 
 #[test]
-#[ignore = "needs PyPI: cargo test --test pypi_e2e -- --ignored"]
+#[ignore = "needs PyPI: cargo test --test suite -- --ignored pypi::"]
 fn rows_load_through_the_servers_sqlalchemy_model_and_back() {
     let scratch = tempfile::tempdir().unwrap();
     let env = pypi_env(scratch.path());
     env.ok(&["plugin", "add", "cosmo-zigbee", "--version", "1.0.0"]);
     env.ok(&["build"]);
-    let model = repo_root().join("tests/python/sqlalchemy_model.py");
+    let model = repo_root().join("tests/suite/python/sqlalchemy_model.py");
     let db = env.dir().join("cosmo.db");
     let python = |args: &[&str]| -> Value {
         let out = std::process::Command::new("uv")

@@ -1,7 +1,7 @@
 //! The server repository: read-only source of the pyproject and the `src/cosmoserver` tree.
 
 use crate::error::{Error, Result};
-use crate::plugin::Requirement;
+use crate::plugins::Requirement;
 use fs_err as fs;
 use std::path::{Path, PathBuf};
 use toml_edit::{Array, DocumentMut, Item, Value};
@@ -114,8 +114,7 @@ impl ServerRepo {
         names.sort();
         for name in &names {
             let link = dest.join(name);
-            std::os::unix::fs::symlink(source.join(name), &link)
-                .map_err(|e| crate::fsutil::with_path(e, &link))?;
+            fs_err::os::unix::fs::symlink(source.join(name), &link)?;
         }
         Ok(names)
     }
@@ -214,7 +213,7 @@ fn append_keeping_layout(array: &mut Array, items: impl Iterator<Item = String>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::{DistName, PluginSource};
+    use crate::plugins::{DistName, PluginSource};
 
     fn req(name: &str, version: &str) -> Requirement {
         Requirement {
@@ -227,8 +226,8 @@ mod tests {
 
     fn repo_with(pyproject: &str) -> (tempfile::TempDir, ServerRepo) {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("src/cosmoserver")).unwrap();
-        std::fs::write(dir.path().join("pyproject.toml"), pyproject).unwrap();
+        fs_err::create_dir_all(dir.path().join("src/cosmoserver")).unwrap();
+        fs_err::write(dir.path().join("pyproject.toml"), pyproject).unwrap();
         let repo = ServerRepo::open(dir.path()).unwrap();
         (dir, repo)
     }
@@ -265,15 +264,15 @@ mod tests {
             "[project]\nname=\"s\"\ndynamic=[\"dependencies\"]\n",
         ] {
             let dir = tempfile::tempdir().unwrap();
-            std::fs::create_dir_all(dir.path().join("src/cosmoserver")).unwrap();
-            std::fs::write(dir.path().join("pyproject.toml"), bad).unwrap();
+            fs_err::create_dir_all(dir.path().join("src/cosmoserver")).unwrap();
+            fs_err::write(dir.path().join("pyproject.toml"), bad).unwrap();
             assert!(
                 matches!(ServerRepo::open(dir.path()), Err(Error::BadInput { .. })),
                 "{bad:?}"
             );
         }
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pyproject.toml"), "[project]\nname=\"s\"\n").unwrap();
+        fs_err::write(dir.path().join("pyproject.toml"), "[project]\nname=\"s\"\n").unwrap();
         assert!(matches!(
             ServerRepo::open(dir.path()),
             Err(Error::BadInput { .. })

@@ -1,12 +1,13 @@
-//! The `plugins` table in `cosmo.db`, shared with the server's SQLAlchemy model.
+//! The `plugins` table in `cosmo.db`, shared with the server's SQLAlchemy model, and
+//! `cosmo_bundle_state`, cosmo-bundle's own.
 //!
-//! Rows follow contracts/database.md: enum names in upper case, ids as 32 lower-case hex
-//! digits, naive UTC timestamps with microseconds. Our own state lives in
-//! `cosmo_bundle_state`; every other table belongs to the server and is never touched.
+//! Rows follow the database contract (store-layout.md): enum names in upper case, ids as 32
+//! lower-case hex digits, naive UTC timestamps with microseconds. Every other table belongs
+//! to the server and is never touched; the journal mode is never changed.
 
 use crate::error::{Error, Result};
-use crate::plugin::{PluginRecord, SourceType, Status};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use crate::plugins::{PluginRecord, SourceType, Status, normalize};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,19 +41,6 @@ pub struct Db {
     path: PathBuf,
 }
 
-/// The current time as the contract stores it: naive UTC, microseconds.
-pub fn now() -> String {
-    chrono::Utc::now()
-        .naive_utc()
-        .format("%Y-%m-%d %H:%M:%S%.6f")
-        .to_string()
-}
-
-/// A fresh id: a UUID4 as 32 lower-case hex digits.
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
 impl Db {
     /// Opens (creating if needed) the database for writing; call with the data lock held.
     pub fn open_rw(path: &Path) -> Result<Db> {
@@ -61,17 +49,27 @@ impl Db {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )
         .map_err(|e| db_err(path, e))?;
-        let db = Db::configure(conn, path)?;
+        let mut db = Db::configure(conn, path)?;
         db.ensure_schema()?;
         Ok(db)
     }
 
-    /// Opens an existing database read-only; `None` when there is none yet.
-    pub fn open_ro(path: &Path) -> Result<Option<Db>> {
-        if !path.exists() {
-            return Ok(None);
+    /// Opens an existing database for reading only; `None` when there is none yet.
+    ///
+    /// The connection is read-write at the file level (never creating the file) with
+    /// `PRAGMA query_only`, so that it can roll back a hot journal left by a writer that
+    /// was killed mid-commit; a read-only connection cannot, and would fail. A file this
+    /// process may not write is opened read-only.
+    pub fn open_read(path: &Path) -> Result<Option<Db>> {
+        match fs_err::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .or_else(|_| Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY))
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "query_only", true)
             .map_err(|e| db_err(path, e))?;
         Ok(Some(Db::configure(conn, path)?))
     }
@@ -85,8 +83,60 @@ impl Db {
         })
     }
 
+    fn ensure_schema(&mut self) -> Result<()> {
+        if self.read().has_table("plugins")? {
+            self.read().check_columns()?;
+            if !self.read().has_table("cosmo_bundle_state")? {
+                self.write(|t| t.execute(STATE_DDL))?;
+            }
+            return Ok(());
+        }
+        self.write(|t| {
+            t.execute(PLUGINS_DDL)?;
+            t.execute(STATE_DDL)
+        })
+    }
+
+    /// Queries outside a transaction (each statement sees one consistent snapshot).
+    pub fn read(&self) -> Table<'_> {
+        Table {
+            conn: &self.conn,
+            path: &self.path,
+        }
+    }
+
+    /// Runs `f` in one short `BEGIN IMMEDIATE` transaction, committed when `f` succeeds
+    /// and rolled back otherwise.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Table) -> Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
+        let value = f(&Table {
+            conn: &tx,
+            path: &path,
+        })?;
+        crate::fault::point("db-before-commit");
+        tx.commit().map_err(|e| db_err(&path, e))?;
+        Ok(value)
+    }
+}
+
+/// The tables, seen through one connection (inside a transaction or not).
+pub struct Table<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+}
+
+impl Table<'_> {
     fn err(&self, e: rusqlite::Error) -> Error {
-        db_err(&self.path, e)
+        db_err(self.path, e)
+    }
+
+    fn execute(&self, sql: &str) -> Result<()> {
+        self.conn.execute(sql, []).map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn has_table(&self, name: &str) -> Result<bool> {
@@ -99,20 +149,6 @@ impl Db {
             .optional()
             .map(|r| r.is_some())
             .map_err(|e| self.err(e))
-    }
-
-    fn ensure_schema(&self) -> Result<()> {
-        if !self.has_table("plugins")? {
-            self.conn
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {PLUGINS_DDL}; {STATE_DDL}; COMMIT;"
-                ))
-                .map_err(|e| self.err(e))?;
-        } else {
-            self.check_columns()?;
-            self.conn.execute(STATE_DDL, []).map_err(|e| self.err(e))?;
-        }
-        Ok(())
     }
 
     /// Refuses a `plugins` table that lacks a column the contract names.
@@ -128,7 +164,7 @@ impl Db {
         for col in COLUMNS.split(", ").map(str::trim) {
             if !have.iter().any(|h| h == col) {
                 return Err(Error::Corrupt {
-                    path: self.path.clone(),
+                    path: self.path.to_path_buf(),
                     reason: format!(
                         "table `plugins` has no column `{col}`; it does not follow the server's model"
                     ),
@@ -153,34 +189,7 @@ impl Db {
             .query_map([], raw_row)
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.err(e))?;
-        rows.into_iter()
-            .map(|r| r.into_record(&self.path))
-            .collect()
-    }
-
-    /// Finds a record by id (32 hex digits, dashes allowed) or by name / distribution.
-    pub fn find(&self, key: &str) -> Result<PluginRecord> {
-        let all = self.all()?;
-        let id = key.replace('-', "").to_ascii_lowercase();
-        if let Some(r) = all.iter().find(|r| r.id == id) {
-            return Ok(r.clone());
-        }
-        let norm = crate::plugin::normalize(key);
-        let hits: Vec<&PluginRecord> = all
-            .iter()
-            .filter(|r| r.name == key || crate::plugin::normalize(r.distribution()) == norm)
-            .collect();
-        match hits.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(Error::input(
-                format!("no plugin record matches {key:?}"),
-                "see the records with `cosmo-bundle plugin list`",
-            )),
-            _ => Err(Error::input(
-                format!("{} plugin records match {key:?}", hits.len()),
-                "name the record by its id (see `cosmo-bundle plugin list`)",
-            )),
-        }
+        rows.into_iter().map(|r| r.into_record(self.path)).collect()
     }
 
     /// Inserts a new record.
@@ -222,25 +231,6 @@ impl Db {
         Ok(())
     }
 
-    /// Runs `f` in one short write transaction.
-    pub fn transaction<T>(&mut self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| db_err(&self.path, e))?;
-        match f(self) {
-            Ok(v) => {
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(|e| db_err(&self.path, e))?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
-    }
-
     /// Reads a value of cosmo-bundle's own state.
     pub fn state(&self, key: &str) -> Result<Option<String>> {
         if !self.has_table("cosmo_bundle_state")? {
@@ -266,6 +256,31 @@ impl Db {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+}
+
+/// Finds a record by id (32 hex digits, any case, dashes allowed) or by name or
+/// distribution.
+pub fn find<'r>(records: &'r [PluginRecord], key: &str) -> Result<&'r PluginRecord> {
+    let id = key.replace('-', "").to_ascii_lowercase();
+    if let Some(r) = records.iter().find(|r| r.id == id) {
+        return Ok(r);
+    }
+    let norm = normalize(key);
+    let hits: Vec<&PluginRecord> = records
+        .iter()
+        .filter(|r| r.name == key || r.key() == norm)
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::not_found(
+            format!("no plugin record matches {key:?}"),
+            "see the records with `cosmo-bundle plugin list`",
+        )),
+        _ => Err(Error::input(
+            format!("{} plugin records match {key:?}", hits.len()),
+            "name the record by its id (see `cosmo-bundle plugin list`)",
+        )),
     }
 }
 
@@ -335,30 +350,27 @@ mod tests {
     use super::*;
 
     fn record(name: &str) -> PluginRecord {
-        let t = now();
-        PluginRecord {
-            id: new_id(),
-            name: name.into(),
-            source: name.into(),
-            source_type: SourceType::Pypi,
-            installed_version: None,
-            updated_version: Some("1.0.0".into()),
-            install_status: Status::Pending,
-            error_message: None,
-            created_at: t.clone(),
-            updated_at: t,
-        }
+        PluginRecord::new(
+            name,
+            SourceType::Pypi,
+            name,
+            Status::Pending,
+            Some("1.0.0".into()),
+        )
     }
 
     #[test]
     fn creates_the_contract_schema_and_round_trips_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cosmo.db");
-        let db = Db::open_rw(&path).unwrap();
+        let mut db = Db::open_rw(&path).unwrap();
         let r = record("zigbee-switch");
-        db.insert(&r).unwrap();
-        assert_eq!(db.all().unwrap(), vec![r.clone()]);
-        assert_eq!(db.find("Zigbee_Switch").unwrap(), r);
+        db.write(|t| t.insert(&r)).unwrap();
+        let all = db.read().all().unwrap();
+        assert_eq!(all, vec![r.clone()]);
+        assert_eq!(find(&all, "Zigbee_Switch").unwrap(), &r);
+        assert_eq!(find(&all, &r.id.to_ascii_uppercase()).unwrap(), &r);
+        assert!(matches!(find(&all, "x"), Err(Error::NotFound { .. })));
         let sql: String = db
             .conn
             .query_row(
@@ -373,27 +385,38 @@ mod tests {
     }
 
     #[test]
-    fn rollback_on_error_keeps_rows_unchanged() {
+    fn an_error_inside_a_write_rolls_everything_back() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open_rw(&dir.path().join("cosmo.db")).unwrap();
-        let res: Result<()> = db.transaction(|db| {
-            db.insert(&record("a"))?;
+        let res: Result<()> = db.write(|t| {
+            t.insert(&record("a"))?;
             Err(Error::input("stop", "x"))
         });
         assert!(res.is_err());
-        assert!(db.all().unwrap().is_empty());
+        assert!(db.read().all().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_reading_connection_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cosmo.db");
+        assert!(Db::open_read(&path).unwrap().is_none());
+        assert!(!path.exists());
+        let mut db = Db::open_rw(&path).unwrap();
+        db.write(|t| t.insert(&record("a"))).unwrap();
+        let reader = Db::open_read(&path).unwrap().unwrap();
+        assert_eq!(reader.read().all().unwrap().len(), 1);
+        assert!(reader.read().insert(&record("b")).is_err());
     }
 
     #[test]
     fn unknown_enum_names_are_reported_not_guessed() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open_rw(&dir.path().join("cosmo.db")).unwrap();
-        let mut r = record("a");
-        r.install_status = Status::Pending;
-        db.insert(&r).unwrap();
+        let mut db = Db::open_rw(&dir.path().join("cosmo.db")).unwrap();
+        db.write(|t| t.insert(&record("a"))).unwrap();
         db.conn
             .execute("UPDATE plugins SET install_status = 'pending'", [])
             .unwrap();
-        assert!(matches!(db.all(), Err(Error::Corrupt { .. })));
+        assert!(matches!(db.read().all(), Err(Error::Corrupt { .. })));
     }
 }

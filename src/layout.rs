@@ -1,0 +1,77 @@
+//! The data directory: the one place that knows where each of its files lives.
+//!
+//! Every path below is written down in store-layout.md ("The data directory").
+
+use std::path::{Path, PathBuf};
+
+/// Prefix of temporary names (atomic writes and flips); leftovers are removed by the next
+/// mutating command.
+pub const TMP_PREFIX: &str = ".tmp-";
+
+/// The paths of one data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// `root` must already be absolute (see `state::data_dir`).
+    pub fn new(root: PathBuf) -> DataDir {
+        DataDir { root }
+    }
+
+    /// The data directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `cosmo.db`: the server's database, holding the shared `plugins` table.
+    pub fn db(&self) -> PathBuf {
+        self.root.join("cosmo.db")
+    }
+
+    /// `lock`: held by every mutating command.
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
+    /// `store/`: one directory per bundle.
+    pub fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// `resolved/`: locks of successful conflict checks.
+    pub fn resolved(&self) -> PathBuf {
+        self.root.join("resolved")
+    }
+
+    /// `resolved/<hash>.lock`.
+    pub fn resolved_lock(&self, hash: &str) -> PathBuf {
+        self.resolved().join(format!("{hash}.lock"))
+    }
+
+    /// `tmp/`: temporary projects of conflict checks.
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// `pycache/`: bytecode of servers run by `start`.
+    pub fn pycache(&self) -> PathBuf {
+        self.root.join("pycache")
+    }
+
+    /// `plugins/`: plugin directories scanned by `discover`.
+    pub fn plugins(&self) -> PathBuf {
+        self.root.join("plugins")
+    }
+
+    /// `generations/`: one link per generation.
+    pub fn generations(&self) -> PathBuf {
+        self.root.join("generations")
+    }
+
+    /// `current`: the link to the current generation.
+    pub fn current(&self) -> PathBuf {
+        self.root.join("current")
+    }
+}

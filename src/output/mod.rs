@@ -1,0 +1,189 @@
+//! What commands print: one typed struct per command's output, serialised as is for
+//! `--json` and rendered as text otherwise, and the one [`Printer`] that decides which.
+//!
+//! These structs are the JSON contract: a field is only ever added, never renamed or
+//! removed.
+
+mod text;
+
+use crate::error::Error;
+use crate::plugins::PluginRecord;
+use crate::plugins::cosmo_json::CosmoManifest;
+use crate::store::bundle::BundlePlugin;
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Output that can be printed as text or as JSON.
+pub trait Render: Serialize {
+    /// Writes the human-readable form.
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()>;
+}
+
+/// Prints command output on stdout, as JSON (`--json`) or text.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub json: bool,
+}
+
+impl Printer {
+    /// Prints `value`. A closed pipe (`| head`) is not an error: the command's work is done.
+    pub fn print(&self, value: &impl Render) -> crate::error::Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let written = if self.json {
+            serde_json::to_writer_pretty(&mut out, value)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+        } else {
+            value.text(&mut out)
+        };
+        match written.and_then(|()| out.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Prints an error: as a JSON object on stdout under `--json`, and always on stderr.
+    pub fn error(&self, err: &Error) {
+        if self.json {
+            let body = ErrorOutput::from(err);
+            if let Ok(text) = serde_json::to_string_pretty(&body) {
+                let _ = writeln!(std::io::stdout(), "{text}");
+            }
+        }
+        let _ = writeln!(std::io::stderr(), "error: {err}");
+        if let Some(hint) = err.hint() {
+            let _ = writeln!(std::io::stderr(), "hint: {hint}");
+        }
+    }
+}
+
+/// `{"error": {...}}`: what every command prints under `--json` when it fails.
+#[derive(Debug, Serialize)]
+pub struct ErrorOutput {
+    pub error: ErrorBody,
+}
+
+/// The error object.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable kind (`bad_input`, `not_found`, `conflict`, ...).
+    pub kind: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+    pub exit_code: i32,
+    /// The plugins that failed their checks (kind `plugin_check`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<crate::error::PluginFailure>,
+}
+
+impl From<&Error> for ErrorOutput {
+    fn from(err: &Error) -> Self {
+        let failures = match err {
+            Error::PluginCheck { failures } => failures.clone(),
+            _ => Vec::new(),
+        };
+        ErrorOutput {
+            error: ErrorBody {
+                kind: err.kind(),
+                message: err.to_string(),
+                hint: err.hint(),
+                exit_code: err.exit_code(),
+                failures,
+            },
+        }
+    }
+}
+
+/// `plugin add|show|update|remove`: one record, and what was done to it.
+#[derive(Debug, Serialize)]
+pub struct RecordOutput {
+    /// `recorded`, `shown`, `updated` or `removed`.
+    #[serde(skip)]
+    pub verb: &'static str,
+    #[serde(flatten)]
+    pub record: PluginRecord,
+}
+
+/// `plugin list`.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct RecordList(pub Vec<PluginRecord>);
+
+/// `build`: what it did.
+#[derive(Debug, Serialize)]
+pub struct BuildOutput {
+    pub hash: String,
+    /// The new generation; null when the current generation already has this set.
+    pub generation: Option<u32>,
+    /// Whether an existing bundle was reused (uv was not called).
+    pub reused: bool,
+    /// Whether `current` now points to the new generation.
+    pub switched: bool,
+    pub path: PathBuf,
+    pub plugins: Vec<BundlePlugin>,
+}
+
+/// One generation as `generations` shows it.
+#[derive(Debug, Serialize)]
+pub struct GenerationOutput {
+    pub number: u32,
+    pub hash: String,
+    pub current: bool,
+    pub created_at: String,
+    pub path: PathBuf,
+    /// Whether the bundle is registered in the store.
+    pub valid: bool,
+    pub plugins: Vec<BundlePlugin>,
+}
+
+/// `generations`.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct GenerationList(pub Vec<GenerationOutput>);
+
+/// `switch` and `rollback`: the generation now current, and the one before.
+#[derive(Debug, Serialize)]
+pub struct ActivationOutput {
+    pub current: u32,
+    pub previous: Option<u32>,
+    pub hash: String,
+    pub path: PathBuf,
+    pub plugins: Vec<BundlePlugin>,
+}
+
+/// `manifest check`.
+#[derive(Debug, Serialize)]
+pub struct ManifestOutput {
+    pub path: PathBuf,
+    pub valid: bool,
+    pub manifest: CosmoManifest,
+}
+
+/// `discover`: what a scan of the plugins directory found, added and rejected.
+#[derive(Debug, Default, Serialize)]
+pub struct DiscoverOutput {
+    pub found: Vec<Found>,
+    pub added: Vec<PluginRecord>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// A plugin directory with a valid manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    pub path: PathBuf,
+    pub distribution: String,
+    pub source_type: crate::plugins::SourceType,
+    pub source: String,
+    pub manifest: CosmoManifest,
+    /// The id of the record it has (an existing one, or the one just added).
+    pub record_id: Option<String>,
+}
+
+/// A manifest that was refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    pub path: PathBuf,
+    pub reason: String,
+}

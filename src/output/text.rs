@@ -1,0 +1,167 @@
+//! The text form of each output.
+
+use super::*;
+use std::io::{Result, Write};
+
+impl Render for RecordOutput {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let r = &self.record;
+        if self.verb != "shown" {
+            return writeln!(
+                out,
+                "{} {} ({}) {}",
+                self.verb,
+                r.name,
+                r.id,
+                r.install_status.as_db()
+            );
+        }
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        writeln!(out, "id:                {}", r.id)?;
+        writeln!(out, "name:              {}", r.name)?;
+        writeln!(out, "source:            {}", r.source)?;
+        writeln!(out, "source_type:       {}", r.source_type.as_db())?;
+        writeln!(out, "install_status:    {}", r.install_status.as_db())?;
+        writeln!(out, "installed_version: {}", opt(&r.installed_version))?;
+        writeln!(out, "updated_version:   {}", opt(&r.updated_version))?;
+        writeln!(out, "error_message:     {}", opt(&r.error_message))?;
+        writeln!(out, "created_at:        {}", r.created_at)?;
+        writeln!(out, "updated_at:        {}", r.updated_at)
+    }
+}
+
+impl Render for RecordList {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if self.0.is_empty() {
+            writeln!(out, "no plugin records")?;
+        }
+        for r in &self.0 {
+            writeln!(
+                out,
+                "{}  {:<11}  {:<24}  installed={}  updated={}",
+                r.id,
+                r.install_status.as_db(),
+                r.name,
+                r.installed_version.as_deref().unwrap_or("-"),
+                r.updated_version.as_deref().unwrap_or("-"),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Render for BuildOutput {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let Some(generation) = self.generation else {
+            return writeln!(
+                out,
+                "nothing to do: the current generation already has this plugin set ({})",
+                self.hash
+            );
+        };
+        let how = if self.reused {
+            "reused existing bundle"
+        } else {
+            "built bundle"
+        };
+        writeln!(out, "{how} {}", self.hash)?;
+        if self.switched {
+            writeln!(out, "generation {generation} is now current")
+        } else {
+            writeln!(
+                out,
+                "recorded generation {generation} (not current: use `cosmo-bundle switch {generation}`)"
+            )
+        }
+    }
+}
+
+/// `name==version`, or `name ref@commit` for git plugins.
+fn plugin_list(plugins: &[BundlePlugin]) -> String {
+    if plugins.is_empty() {
+        return "(clean: no plugins)".to_string();
+    }
+    plugins
+        .iter()
+        .map(|p| match &p.commit {
+            Some(c) => format!("{} {}@{}", p.name, p.version, &c[..c.len().min(12)]),
+            None => format!("{}=={}", p.name, p.version),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Render for GenerationList {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if self.0.is_empty() {
+            writeln!(out, "no generations yet: run `cosmo-bundle build`")?;
+        }
+        for g in &self.0 {
+            let mark = if g.current { "*" } else { " " };
+            let missing = if g.valid { "" } else { "  [bundle missing]" };
+            writeln!(
+                out,
+                "{mark} {:>4}  {}  {}  {}{missing}",
+                g.number,
+                g.created_at,
+                g.hash,
+                plugin_list(&g.plugins)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Render for ActivationOutput {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        writeln!(
+            out,
+            "generation {} is now current (restart the server to use it)",
+            self.current
+        )
+    }
+}
+
+impl Render for ManifestOutput {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let m = &self.manifest;
+        writeln!(
+            out,
+            "{}: valid ({} {}, class {})",
+            self.path.display(),
+            m.name,
+            m.version,
+            m.plugin_class
+        )
+    }
+}
+
+impl Render for DiscoverOutput {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        for f in &self.found {
+            let added = self
+                .added
+                .iter()
+                .any(|a| Some(&a.id) == f.record_id.as_ref());
+            let state = if added {
+                "added (UNINSTALLED)"
+            } else {
+                "already recorded"
+            };
+            writeln!(
+                out,
+                "{:<24} {:<5} {}  {state}",
+                f.distribution,
+                f.source_type.as_db(),
+                f.path.display()
+            )?;
+        }
+        writeln!(
+            out,
+            "{} found, {} added, {} rejected",
+            self.found.len(),
+            self.added.len(),
+            self.rejected.len()
+        )
+    }
+}

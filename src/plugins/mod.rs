@@ -1,0 +1,9 @@
+//! Plugins: their records (rows of the `plugins` table), their requirements as bundle
+//! inputs, and their `cosmo.json` manifests.
+
+pub mod cosmo_json;
+pub mod record;
+pub mod requirement;
+
+pub use record::{PluginRecord, SourceType, Status, wanted_set};
+pub use requirement::{DistName, PluginSource, Requirement, normalize};

@@ -1,0 +1,216 @@
+//! What every operation works with: the [`Context`] (where things are, what was asked),
+//! one read view of the state ([`State`]), and the locked [`Session`] of a mutating
+//! command.
+//!
+//! Mutating operations follow one pattern ([`Context::locked`]): read the state without
+//! writing anything, plan (and refuse bad input there, so that a refusal writes nothing),
+//! then take the lock and plan again only if the state changed in between.
+
+use crate::db::{Db, follow};
+use crate::error::{Error, Result};
+use crate::fs::lock::{self, LockGuard};
+use crate::layout::DataDir;
+use crate::plugins::{PluginRecord, Requirement};
+use crate::profile::Profile;
+use crate::report::Reporter;
+use crate::store::Store;
+use crate::store::build::BundleSpec;
+use crate::store::bundle::BundleManifest;
+use crate::store::conflict_checks;
+use crate::store::server::ServerRepo;
+use crate::uv::PythonRequest;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default seconds to wait for another command's lock; `COSMO_LOCK_TIMEOUT` overrides it.
+pub const DEFAULT_LOCK_TIMEOUT_SECS: u64 = 300;
+
+/// Locations and settings shared by every operation.
+pub struct Context {
+    pub dirs: DataDir,
+    pub server_dir: Option<PathBuf>,
+    pub python: Option<String>,
+    pub reporter: Box<dyn Reporter>,
+}
+
+/// The default data directory: `$XDG_DATA_HOME/cosmoserver` (`~/.local/share/cosmoserver`).
+pub fn default_data_dir() -> Result<PathBuf> {
+    directories::BaseDirs::new()
+        .map(|d| d.data_dir().join("cosmoserver"))
+        .ok_or_else(|| {
+            Error::input(
+                "cannot find a home directory for the default data directory",
+                "pass --data-dir DIR or set COSMO_DATA_DIR",
+            )
+        })
+}
+
+/// One read of the state: the plugin records and the current generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub records: Vec<PluginRecord>,
+    pub current: Option<u32>,
+}
+
+/// A mutating command's hold on the data directory: the lock, then the database, and
+/// the state as read under the lock.
+pub struct Session {
+    pub db: Db,
+    pub profile: Profile,
+    pub store: Store,
+    pub state: State,
+    _lock: LockGuard,
+}
+
+impl Context {
+    pub fn store(&self) -> Store {
+        Store::new(self.dirs.store())
+    }
+
+    pub fn profile(&self) -> Profile {
+        Profile::new(&self.dirs)
+    }
+
+    /// Opens the server repository named by `--server` / `COSMO_SERVER_DIR`.
+    pub fn server(&self) -> Result<ServerRepo> {
+        let dir = self.server_dir.as_ref().ok_or_else(|| {
+            Error::input(
+                "no server repository given",
+                "pass --server DIR or set COSMO_SERVER_DIR to the CosmoServer repository",
+            )
+        })?;
+        ServerRepo::open(dir)
+    }
+
+    /// The bundle spec of a plugin set: this server, this Python, uv's environment.
+    pub fn spec<'a>(
+        &self,
+        server: &'a ServerRepo,
+        plugins: Vec<Requirement>,
+    ) -> Result<BundleSpec<'a>> {
+        Ok(BundleSpec::new(
+            server,
+            plugins,
+            PythonRequest::from_option(self.python.as_deref())?,
+            crate::store::hash::resolution_env(),
+        ))
+    }
+
+    /// Reads the state without writing anything (no database is created).
+    pub fn read(&self) -> Result<State> {
+        let records = match Db::open_read(&self.dirs.db())? {
+            Some(db) => db.read().all()?,
+            None => Vec::new(),
+        };
+        Ok(State {
+            records,
+            current: self.profile().current()?,
+        })
+    }
+
+    /// Plans a mutation on a read of the state, then takes the lock and plans again only
+    /// if the state changed meanwhile. A plan that fails before the lock writes nothing.
+    pub fn locked<P>(&self, plan: impl Fn(&State) -> Result<P>) -> Result<(Session, P)> {
+        let before = self.read()?;
+        let planned = plan(&before)?;
+        let session = self.lock()?;
+        if session.state == before {
+            return Ok((session, planned));
+        }
+        let planned = plan(&session.state)?;
+        Ok((session, planned))
+    }
+
+    /// Takes the data directory's lock, opens the database for writing, removes leftovers
+    /// of killed commands and catches the plugin rows up with `current`.
+    pub fn lock(&self) -> Result<Session> {
+        fs_err::create_dir_all(self.dirs.root())?;
+        let guard = lock::acquire(&self.dirs.lock(), lock_timeout()?, self.reporter.as_ref())?;
+        let profile = self.profile();
+        profile.clear_leftovers()?;
+        conflict_checks::clear_leftovers(&self.dirs)?;
+        let db = Db::open_rw(&self.dirs.db())?;
+        let state = State {
+            records: db.read().all()?,
+            current: profile.current()?,
+        };
+        let mut session = Session {
+            db,
+            profile,
+            store: self.store(),
+            state,
+            _lock: guard,
+        };
+        session.catch_up()?;
+        Ok(session)
+    }
+}
+
+/// `COSMO_LOCK_TIMEOUT` (seconds), else the default.
+fn lock_timeout() -> Result<Duration> {
+    match std::env::var("COSMO_LOCK_TIMEOUT") {
+        Err(_) => Ok(Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECS)),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| {
+                Error::input(
+                    format!("COSMO_LOCK_TIMEOUT={v:?} is not a number of seconds"),
+                    "set it to a whole number such as 60, or unset it",
+                )
+            }),
+    }
+}
+
+impl Session {
+    /// Makes the rows follow `current` if they do not yet.
+    fn catch_up(&mut self) -> Result<()> {
+        let Some(current) = self.state.current else {
+            return Ok(());
+        };
+        if follow::follows(&self.db.read(), current)? {
+            return Ok(());
+        }
+        self.activate(current)
+    }
+
+    /// Reads the records again (after this session changed them).
+    pub fn reread(&mut self) -> Result<()> {
+        self.state.records = self.db.read().all()?;
+        Ok(())
+    }
+
+    /// Points `current` at `generation` and makes the rows follow it.
+    pub fn activate(&mut self, generation: u32) -> Result<()> {
+        let gen_ = self
+            .profile
+            .get(generation)?
+            .ok_or_else(|| unknown(generation))?;
+        let manifest = self.store.load(&gen_.hash)?.ok_or_else(|| Error::Corrupt {
+            path: self.store.path(&gen_.hash),
+            reason: format!("generation {generation}'s bundle is not a registered bundle"),
+        })?;
+        self.activate_bundle(generation, &manifest)
+    }
+
+    /// Points `current` at `generation`, whose bundle is `manifest`, and makes the rows
+    /// follow it.
+    pub fn activate_bundle(&mut self, generation: u32, manifest: &BundleManifest) -> Result<()> {
+        if self.state.current != Some(generation) {
+            self.profile.set_current(generation)?;
+            self.state.current = Some(generation);
+        }
+        crate::fault::point("after-flip");
+        follow::follow(&mut self.db, &manifest.plugins, generation)?;
+        self.reread()
+    }
+}
+
+/// The error for a generation number that does not exist.
+pub fn unknown(number: u32) -> Error {
+    Error::not_found(
+        format!("generation {number} does not exist"),
+        "list them with `cosmo-bundle generations`",
+    )
+}

@@ -1,0 +1,15 @@
+//! The integration suite: the real binary, real uv, real SQLite, on temporary data
+//! directories. One test binary; `common` holds the shared harness.
+//!
+//! `pypi::*` tests need the network and are ignored by default:
+//! `cargo test --test suite -- --ignored pypi::`.
+
+// Tests may use std::fs directly: a failing call panics with the test's own message.
+#![allow(clippy::disallowed_methods)]
+
+mod cli;
+mod common;
+mod crash;
+mod plugins;
+mod pypi;
+mod start;
