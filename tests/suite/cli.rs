@@ -353,7 +353,6 @@ fn uv_failures_show_uv_stderr_and_leave_no_bundle() {
     let env = Env::new();
     env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
     env.ok(&["build"]);
-    let before = env.snapshot();
 
     // A version the index does not have: uv finds no solution (exit 3). A row written by
     // the server is not checked before the build, so the build reports it.
@@ -394,7 +393,6 @@ fn uv_failures_show_uv_stderr_and_leave_no_bundle() {
     );
     assert_eq!(env.snapshot(), before_uv);
     assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
-    let _ = before;
 }
 
 #[test]
