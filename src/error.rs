@@ -57,7 +57,7 @@ pub enum Error {
         stderr: String,
     },
 
-    #[error("uv was not found on PATH")]
+    #[error("uv was not found next to cosmo-bundle or on PATH")]
     UvMissing,
 
     #[error(transparent)]

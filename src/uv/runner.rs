@@ -26,11 +26,16 @@ pub struct Uv {
 }
 
 impl Uv {
-    /// Finds `uv` on PATH, or fails with how to install it.
+    /// Finds uv: next to this executable first (where a wheel installs both, as pip,
+    /// `uv tool` and pipx do), then on PATH; or fails with how to install it.
     pub fn find() -> Result<Uv> {
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join("uv")));
         let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("uv"))
+        beside
+            .into_iter()
+            .chain(std::env::split_paths(&path).map(|dir| dir.join("uv")))
             .find(|p| is_executable(p))
             .map(|path| Uv { path })
             .ok_or(Error::UvMissing)

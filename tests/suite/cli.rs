@@ -199,7 +199,8 @@ fn uv_missing_is_reported_with_how_to_install_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(7));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("uv was not found on PATH") && stderr.contains("pip install uv"),
+        stderr.contains("uv was not found next to cosmo-bundle or on PATH")
+            && stderr.contains("pip install uv"),
         "{stderr}"
     );
     assert_eq!(env.snapshot(), before);
