@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job end to end on the bundled fixtures, offline, in a temporary data directory:
-# add two plugins, build, list generations, add one more, build, rollback, switch.
+# set the offline wheelhouse, add two plugins, build, list generations, add one more, build, rollback, switch.
 # Needs cargo, python3 and uv on PATH. KEEP=1 keeps the temporary directory.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,12 +17,15 @@ python3 "$root/fixtures/make_wheelhouse.py" "$work/wheels"
 
 export COSMO_DATA_DIR="$work/data"
 export COSMO_SERVER_DIR="$root/fixtures/server"
-export UV_OFFLINE=1 UV_NO_INDEX=1 UV_FIND_LINKS="$work/wheels" UV_PYTHON_DOWNLOADS=never
+export UV_OFFLINE=1 UV_PYTHON_DOWNLOADS=never
 
 run() {
   printf '\n$ cosmo-bundle %s\n' "$*"
   "$bin" "$@"
 }
+
+run config set find-links "$work/wheels"
+run config set no-index true
 
 run plugin add zigbee-switch --version 1.0.0
 run plugin add hue-lights --version 1.0.0

@@ -15,10 +15,6 @@ pub struct Cli {
     #[arg(long, global = true, env = "COSMO_SERVER_DIR", value_name = "DIR")]
     pub server: Option<PathBuf>,
 
-    /// Python for new bundles: a version (3.11) or an interpreter path; default: UV_PYTHON, else uv's choice.
-    #[arg(long, global = true, env = "COSMO_PYTHON", value_name = "PYTHON")]
-    pub python: Option<String>,
-
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -38,6 +34,9 @@ pub enum Command {
     Plugin(PluginCommand),
     /// Build the bundle of the wanted plugin set and make it a new generation.
     Build(BuildArgs),
+    /// Read or change the data directory's settings (indexes, find-links, Python, ...).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// List generations with their plugins.
     Generations,
     /// Make generation GEN current.
@@ -54,6 +53,30 @@ pub enum Command {
     /// Work with cosmo.json plugin manifests.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show every setting that is set.
+    List,
+    /// Show one setting.
+    Get {
+        /// Setting name, e.g. find-links.
+        key: String,
+    },
+    /// Set a setting (a list setting takes one or more values).
+    Set {
+        /// Setting name, e.g. find-links.
+        key: String,
+        /// The value, or the values of a list setting.
+        #[arg(num_args = 1.., allow_hyphen_values = false)]
+        values: Vec<String>,
+    },
+    /// Remove a setting (back to its default).
+    Unset {
+        /// Setting name.
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

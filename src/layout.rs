@@ -30,6 +30,16 @@ impl DataDir {
         self.root.join("cosmo.db")
     }
 
+    /// `settings.toml`: the persistent settings (`cosmo-bundle config`).
+    pub fn settings(&self) -> PathBuf {
+        self.root.join("settings.toml")
+    }
+
+    /// `uv-config/`: the configuration home uv runs with; its `uv/uv.toml` is empty.
+    pub fn uv_config(&self) -> PathBuf {
+        self.root.join("uv-config")
+    }
+
     /// `lock`: held by every mutating command.
     pub fn lock(&self) -> PathBuf {
         self.root.join("lock")

@@ -14,8 +14,10 @@ mod layout;
 mod ops;
 mod output;
 mod plugins;
+mod process;
 mod profile;
 mod report;
+mod settings;
 mod state;
 mod store;
 mod uv;
@@ -27,6 +29,7 @@ use output::Printer;
 use state::Context;
 
 fn main() {
+    process::trampoline();
     let cli = Cli::parse();
     let out = Printer { json: cli.json };
     if let Err(err) = run(cli, out) {
@@ -45,15 +48,15 @@ fn run(cli: Cli, out: Printer) -> Result<()> {
         Some(d) => d,
         None => state::default_data_dir()?,
     };
-    let ctx = Context {
-        dirs: layout::DataDir::new(std::path::absolute(&data_dir)?),
-        server_dir: cli.server,
-        python: cli.python,
+    let ctx = Context::new(
+        layout::DataDir::new(std::path::absolute(&data_dir)?),
+        cli.server,
         reporter,
-    };
+    );
     match &cli.command {
         Command::Plugin(cmd) => commands::plugin::run(&ctx, out, cmd),
         Command::Build(args) => commands::build::run(&ctx, out, args),
+        Command::Config(cmd) => commands::config::run(&ctx, out, cmd),
         Command::Generations => commands::generations::list(&ctx, out),
         Command::Switch { generation } => commands::generations::switch(&ctx, out, *generation),
         Command::Rollback => commands::generations::rollback(&ctx, out),

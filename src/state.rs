@@ -13,12 +13,13 @@ use crate::layout::DataDir;
 use crate::plugins::{PluginRecord, Requirement};
 use crate::profile::Profile;
 use crate::report::Reporter;
+use crate::settings::Settings;
 use crate::store::Store;
 use crate::store::build::BundleSpec;
 use crate::store::bundle::BundleManifest;
 use crate::store::conflict_checks;
 use crate::store::server::ServerRepo;
-use crate::uv::PythonRequest;
+use crate::uv::Uv;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,8 +30,9 @@ pub const DEFAULT_LOCK_TIMEOUT_SECS: u64 = 300;
 pub struct Context {
     pub dirs: DataDir,
     pub server_dir: Option<PathBuf>,
-    pub python: Option<String>,
     pub reporter: Box<dyn Reporter>,
+    /// Whether the notice about ignored uv variables was given.
+    noticed: std::cell::Cell<bool>,
 }
 
 /// The default data directory: `$XDG_DATA_HOME/cosmoserver` (`~/.local/share/cosmoserver`).
@@ -63,6 +65,26 @@ pub struct Session {
 }
 
 impl Context {
+    /// A context for the data directory `dirs`.
+    pub fn new(dirs: DataDir, server_dir: Option<PathBuf>, reporter: Box<dyn Reporter>) -> Context {
+        Context {
+            dirs,
+            server_dir,
+            reporter,
+            noticed: std::cell::Cell::new(false),
+        }
+    }
+
+    /// The data directory's settings (`settings.toml`).
+    pub fn settings(&self) -> Result<Settings> {
+        Settings::load(&self.dirs.settings())
+    }
+
+    /// uv, found next to this executable or on PATH.
+    pub fn uv(&self) -> Result<Uv> {
+        Uv::find(&self.dirs.uv_config())
+    }
+
     pub fn store(&self) -> Store {
         Store::new(self.dirs.store())
     }
@@ -82,18 +104,24 @@ impl Context {
         ServerRepo::open(dir)
     }
 
-    /// The bundle spec of a plugin set: this server, this Python, uv's environment.
+    /// The bundle spec of a plugin set: this server, these settings. Says once when
+    /// resolution variables of the environment are ignored.
     pub fn spec<'a>(
         &self,
         server: &'a ServerRepo,
         plugins: Vec<Requirement>,
     ) -> Result<BundleSpec<'a>> {
-        Ok(BundleSpec::new(
-            server,
-            plugins,
-            PythonRequest::from_option(self.python.as_deref())?,
-            crate::store::hash::resolution_env(),
-        ))
+        if !self.noticed.replace(true) {
+            let ignored = crate::uv::env::ignored();
+            if !ignored.is_empty() {
+                self.reporter.warn(&format!(
+                    "ignoring {} from the environment: resolution settings come from {} (see `cosmo-bundle config list`)",
+                    ignored.join(", "),
+                    self.dirs.settings().display()
+                ));
+            }
+        }
+        BundleSpec::new(server, plugins, &self.settings()?)
     }
 
     /// Reads the state without writing anything (no database is created).
@@ -124,8 +152,7 @@ impl Context {
     /// Takes the data directory's lock, opens the database for writing, removes leftovers
     /// of killed commands and catches the plugin rows up with `current`.
     pub fn lock(&self) -> Result<Session> {
-        fs_err::create_dir_all(self.dirs.root())?;
-        let guard = lock::acquire(&self.dirs.lock(), lock_timeout()?, self.reporter.as_ref())?;
+        let guard = self.lock_dir()?;
         let profile = self.profile();
         profile.clear_leftovers()?;
         conflict_checks::clear_leftovers(&self.dirs)?;
@@ -143,6 +170,14 @@ impl Context {
         };
         session.catch_up()?;
         Ok(session)
+    }
+}
+
+impl Context {
+    /// Takes the data directory's lock alone (no database), creating the directory.
+    pub fn lock_dir(&self) -> Result<LockGuard> {
+        fs_err::create_dir_all(self.dirs.root())?;
+        lock::acquire(&self.dirs.lock(), lock_timeout()?, self.reporter.as_ref())
     }
 }
 

@@ -6,7 +6,6 @@ use crate::output::BuildOutput;
 use crate::plugins::{PluginRecord, Status, record, wanted_set};
 use crate::state::Context;
 use crate::store::conflict_checks;
-use crate::uv::Uv;
 
 /// Builds (or reuses) the bundle of the wanted set and records a generation; with
 /// `switch`, makes it current.
@@ -18,7 +17,7 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
         // A missing uv is refused before anything is written; a cache hit needs none.
         let uv = match store.load(spec.hash())? {
             Some(_) => None,
-            None => Some(Uv::find()?),
+            None => Some(ctx.uv()?),
         };
         Ok((spec, uv))
     })?;
@@ -47,7 +46,7 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
         None => {
             let uv = match uv {
                 Some(uv) => uv,
-                None => Uv::find()?,
+                None => ctx.uv()?,
             };
             ctx.reporter.step(&format!("building bundle {hash}"));
             let checked = conflict_checks::checked_lock(&ctx.dirs, &hash);

@@ -1,6 +1,7 @@
 //! Operations: what the commands do, one module per command group.
 
 pub mod build;
+pub mod config;
 pub mod discover;
 pub mod generations;
 pub mod manifest;

@@ -148,7 +148,7 @@ fn plan_check<'a>(
     if ctx.store().load(spec.hash())?.is_some() {
         return Ok(None);
     }
-    Ok(Some((spec, Uv::find()?)))
+    Ok(Some((spec, ctx.uv()?)))
 }
 
 /// Resolves the planned set with uv (a conflict is `Error::Conflict`).

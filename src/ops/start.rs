@@ -3,12 +3,11 @@
 //! Bundled mode runs `<bundle>/.venv/bin/fastapi run|dev src/cosmoserver/main.py` in the
 //! bundle directory that `current` resolves to at this instant (so a later switch does not
 //! change the running server's files). Nothing is resolved or installed: no uv at all.
-//! Clean mode runs from the server repository: its own `.venv` if it has one, else
-//! `uv run` there, as the server's own clean mode does.
+//! Clean mode runs from the server repository's own `.venv`, and never writes the
+//! repository: without a `.venv` it says how to make one.
 
 use crate::error::{Error, Result};
 use crate::state::Context;
-use crate::uv::Uv;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -108,25 +107,30 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
 
 fn clean(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
     let server = ctx.server()?;
-    let own = server.root.join(".venv/bin/fastapi");
-    let mut cmd = if own.is_file() {
-        let mut cmd = Command::new(&own);
-        cmd.env("VIRTUAL_ENV", server.root.join(".venv"))
-            .env("PATH", prepend_path(&server.root.join(".venv/bin")));
-        cmd
-    } else {
-        let uv = Uv::find()?;
-        let mut cmd = Command::new(uv.path());
-        cmd.args(["run", "--project"])
-            .arg(&server.root)
-            .arg("fastapi");
-        cmd.env_remove("VIRTUAL_ENV");
-        cmd
-    };
+    let venv = server.root.join(".venv");
+    let own = venv.join("bin/fastapi");
+    if !own.is_file() {
+        return Err(Error::input(
+            format!(
+                "the server repository {} has no environment of its own ({} is missing)",
+                server.root.display(),
+                own.display()
+            ),
+            format!(
+                "create it with `uv sync` in {} (start never writes the repository), or run the clean generation: `cosmo-bundle build` with no plugins, then `cosmo-bundle start`",
+                server.root.display()
+            ),
+        ));
+    }
+    let mut cmd = Command::new(&own);
     cmd.args(fastapi_args(opts))
         .current_dir(&server.root)
+        .env("VIRTUAL_ENV", &venv)
+        .env("PATH", prepend_path(&venv.join("bin")))
         .env_remove("COSMO_BUNDLE_DIR")
-        .env("COSMO_DATA_DIR", ctx.dirs.root());
+        .env("COSMO_DATA_DIR", ctx.dirs.root())
+        // Bytecode goes to the data directory: the repository stays byte-identical.
+        .env("PYTHONPYCACHEPREFIX", ctx.dirs.pycache());
     Ok((cmd, server.root.clone()))
 }
 

@@ -153,6 +153,21 @@ pub struct ActivationOutput {
     pub plugins: Vec<BundlePlugin>,
 }
 
+/// `config list|set|unset`: every setting that is set.
+#[derive(Debug, Serialize)]
+pub struct ConfigOutput {
+    pub settings: Vec<SettingOutput>,
+}
+
+/// One setting (`config get`): its value (null when not set) and whether it is hashed.
+#[derive(Debug, Serialize)]
+pub struct SettingOutput {
+    pub key: String,
+    pub value: serde_json::Value,
+    /// Whether the setting decides what a bundle is (part of the bundle hash).
+    pub hashed: bool,
+}
+
 /// `manifest check`.
 #[derive(Debug, Serialize)]
 pub struct ManifestOutput {

@@ -165,3 +165,34 @@ impl Render for DiscoverOutput {
         )
     }
 }
+
+impl Render for ConfigOutput {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if self.settings.is_empty() {
+            writeln!(
+                out,
+                "no settings (uv's defaults apply): see `cosmo-bundle config set --help`"
+            )?;
+        }
+        for s in &self.settings {
+            writeln!(out, "{} = {}", s.key, s.value)?;
+        }
+        Ok(())
+    }
+}
+
+impl Render for SettingOutput {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        match &self.value {
+            serde_json::Value::Null => Ok(()),
+            serde_json::Value::String(s) => writeln!(out, "{s}"),
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    writeln!(out, "{}", item.as_str().unwrap_or_default())?;
+                }
+                Ok(())
+            }
+            other => writeln!(out, "{other}"),
+        }
+    }
+}

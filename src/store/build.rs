@@ -3,15 +3,15 @@
 
 use super::Store;
 use super::bundle::{BUNDLE_JSON, BundleManifest, BundlePlugin, FORMAT, PythonInfo};
-use super::hash::HashInputs;
+use super::hash::{HashInputs, Inputs, digest};
 use super::server::ServerRepo;
 use crate::error::{Error, Result};
 use crate::fs as cfs;
 use crate::plugins::{PluginSource, Requirement, SourceType};
 use crate::report::Reporter;
+use crate::settings::Settings;
 use crate::uv::{PythonRequest, Uv};
 use fs_err as fs;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The `.pth` file that puts the bundle's `src/` on the venv's path.
@@ -22,36 +22,37 @@ pub const PTH_FILE: &str = "cosmo-bundle.pth";
 pub struct BundleSpec<'a> {
     pub server: &'a ServerRepo,
     pub plugins: Vec<Requirement>,
-    pub python: PythonRequest,
+    /// The settings as uv options (indexes, find-links, Python, ...).
+    pub uv_options: Vec<String>,
     inputs: HashInputs,
     hash: String,
 }
 
 impl<'a> BundleSpec<'a> {
-    /// The spec of `plugins` on `server` with `python` and uv's resolution `env`.
+    /// The spec of `plugins` on `server` with the data directory's `settings`.
     pub fn new(
         server: &'a ServerRepo,
         plugins: Vec<Requirement>,
-        python: PythonRequest,
-        env: BTreeMap<String, String>,
-    ) -> BundleSpec<'a> {
+        settings: &Settings,
+    ) -> Result<BundleSpec<'a>> {
+        let python = PythonRequest::from_setting(settings.text("python").as_deref())?;
         let inputs = HashInputs {
             server_path: server.root.to_string_lossy().into_owned(),
             server_pyproject: server.pyproject.clone(),
-            server_uv_lock: server.uv_lock.clone(),
-            python_request: python.request.clone(),
+            server_uv_lock: server.uv_lock.as_deref().map(|l| digest(l.as_bytes())),
+            server_source: server.source_listing(),
+            settings: settings.hashed(),
             python_path: python.path.clone(),
-            env,
             plugins: plugins.iter().map(Requirement::pep508).collect(),
         };
         let hash = inputs.hash();
-        BundleSpec {
+        Ok(BundleSpec {
             server,
             plugins,
-            python,
+            uv_options: settings.uv_args(),
             inputs,
             hash,
-        }
+        })
     }
 
     /// The hash inputs, exactly as store-layout.md documents them.
@@ -121,12 +122,12 @@ impl Store {
                     "resolving {} plugin(s) with uv lock",
                     spec.plugins.len()
                 ));
-                uv.lock(&dir, &spec.python)?;
+                uv.lock(&dir, &spec.uv_options)?;
             }
         }
         crate::fault::point("after-uv-lock");
         reporter.step("installing into the bundle's .venv with uv sync");
-        uv.sync(&dir, &spec.python)?;
+        uv.sync(&dir, &spec.uv_options)?;
         crate::fault::point("after-uv-sync");
         let site = site_packages(&dir)?;
         write_pth(&dir, &site)?;
@@ -143,7 +144,7 @@ impl Store {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             uv_version: uv.version()?,
-            inputs,
+            inputs: Inputs::V2(inputs),
             python,
             plugins,
             other: Default::default(),

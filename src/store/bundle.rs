@@ -1,15 +1,17 @@
 //! `bundle.json`: the bundle manifest. Its presence registers a bundle; it says what was
 //! built, from what, with what, and it is what the server loads plugins from.
 
-use super::hash::HashInputs;
+use super::hash::Inputs;
 use crate::plugins::SourceType;
 use crate::plugins::cosmo_json::CosmoManifest;
 use serde::{Deserialize, Serialize};
 
 /// The bundle manifest's file name.
 pub const BUNDLE_JSON: &str = "bundle.json";
-/// The manifest format this version writes and understands.
-pub const FORMAT: u32 = 1;
+/// The manifest format this version writes (with version 2 hash inputs).
+pub const FORMAT: u32 = 2;
+/// The earlier format still read: bundles registered with version 1 hash inputs.
+pub const FORMAT_V1: u32 = 1;
 
 /// The contents of `bundle.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,7 +21,7 @@ pub struct BundleManifest {
     pub created_at: String,
     pub tool_version: String,
     pub uv_version: String,
-    pub inputs: HashInputs,
+    pub inputs: Inputs,
     pub python: PythonInfo,
     pub plugins: Vec<BundlePlugin>,
     /// Keys written by newer versions, kept as they are.

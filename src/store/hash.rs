@@ -1,54 +1,73 @@
 //! The bundle hash: blake3 over a canonical encoding of everything that decides a bundle.
 //!
-//! The encoding is a contract, written down in store-layout.md with test vectors.
+//! The encoding is a contract, written down in store-layout.md with test vectors. Version
+//! 2 is what new bundles get; version 1 is kept so that bundles registered by earlier
+//! versions stay valid.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Version of the hash encoding; bump it when the inputs or their encoding change.
-pub const FORMAT: &str = "cosmo-bundle-hash-v1";
+/// Version of the hash encoding new bundles get.
+pub const FORMAT: &str = "cosmo-bundle-hash-v2";
 
 /// Hex digits of the blake3 digest used as the store path name.
 pub const HASH_LEN: usize = 32;
 
-/// uv settings read from the environment that change what a bundle resolves to.
-pub const RESOLUTION_ENV: &[&str] = &[
-    "UV_CONSTRAINT",
-    "UV_DEFAULT_INDEX",
-    "UV_EXCLUDE_NEWER",
-    "UV_EXTRA_INDEX_URL",
-    "UV_FIND_LINKS",
-    "UV_INDEX",
-    "UV_INDEX_STRATEGY",
-    "UV_INDEX_URL",
-    "UV_NO_BINARY",
-    "UV_NO_BUILD",
-    "UV_NO_INDEX",
-    "UV_OFFLINE",
-    "UV_OVERRIDE",
-    "UV_PRERELEASE",
-    "UV_RESOLUTION",
-];
-
-/// Everything the hash covers, in the form store-layout.md documents.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+/// Everything the hash covers (version 2), in the form store-layout.md documents.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct HashInputs {
+    /// Canonical absolute path of the server repository.
+    pub server_path: String,
+    /// The exact text of the server's `pyproject.toml`.
+    pub server_pyproject: String,
+    /// blake3 (hex) of the exact text of the server's `uv.lock`, when it has one.
+    pub server_uv_lock: Option<String>,
+    /// What the bundle's source tree holds: one `KIND NAME` per top-level entry of the
+    /// server's `src/cosmoserver` (`dir`, `file` or `link`), sorted.
+    pub server_source: Vec<String>,
+    /// The hashed settings, each as canonical JSON text.
+    pub settings: BTreeMap<String, String>,
+    /// The canonical interpreter path when the `python` setting is a path.
+    pub python_path: Option<String>,
+    /// The PEP 508 requirement of every wanted plugin, in any order.
+    pub plugins: Vec<String>,
+}
+
+/// The hash inputs of version 1 (bundles registered before version 2).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HashInputsV1 {
     pub server_path: String,
     pub server_pyproject: String,
     pub server_uv_lock: Option<String>,
     pub python_request: Option<String>,
     pub python_path: Option<String>,
     pub env: BTreeMap<String, String>,
-    /// PEP 508 requirements of the plugins, in any order.
     pub plugins: Vec<String>,
 }
 
-/// The resolution settings currently set in the environment.
-pub fn resolution_env() -> BTreeMap<String, String> {
-    RESOLUTION_ENV
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect()
+/// The inputs a `bundle.json` records: version 2, or version 1 for older bundles.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Inputs {
+    V2(HashInputs),
+    V1(HashInputsV1),
+}
+
+impl Inputs {
+    /// The hash these inputs give, under their own version's encoding.
+    pub fn hash(&self) -> String {
+        match self {
+            Inputs::V2(i) => i.hash(),
+            Inputs::V1(i) => i.hash(),
+        }
+    }
+}
+
+/// The blake3 digest of `bytes` in hex (the full 64 digits).
+pub fn digest(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
 }
 
 /// The name part of a PEP 508 requirement, normalised: the sort key of the plugin set.
@@ -59,46 +78,93 @@ fn requirement_key(req: &str) -> String {
     crate::plugins::normalize(&req[..end])
 }
 
+/// The canonical encoding: one record per field, `NAME NUL LEN NUL VALUE LF`.
+struct Encoder(Vec<u8>);
+
+impl Encoder {
+    fn field(&mut self, name: &str, value: &[u8]) {
+        let out = &mut self.0;
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.extend_from_slice(value.len().to_string().as_bytes());
+        out.push(0);
+        out.extend_from_slice(value);
+        out.push(b'\n');
+    }
+
+    fn opt(&mut self, name: &str, value: &Option<String>) {
+        match value {
+            Some(s) => self.field(name, format!("+{s}").as_bytes()),
+            None => self.field(name, b"-"),
+        }
+    }
+
+    fn map(&mut self, prefix: &str, map: &BTreeMap<String, String>) {
+        self.field(&format!("{prefix}.count"), map.len().to_string().as_bytes());
+        for (k, v) in map {
+            self.field(&format!("{prefix}.{k}"), v.as_bytes());
+        }
+    }
+
+    fn plugins(&mut self, plugins: &[String]) {
+        let mut sorted: Vec<&String> = plugins.iter().collect();
+        sorted.sort_by_key(|r| (requirement_key(r), (*r).clone()));
+        self.field("plugins.count", sorted.len().to_string().as_bytes());
+        for p in sorted {
+            self.field("plugin", p.as_bytes());
+        }
+    }
+
+    fn hash(self) -> String {
+        blake3::hash(&self.0).to_hex().as_str()[..HASH_LEN].to_string()
+    }
+}
+
 impl HashInputs {
-    /// The canonical byte encoding: one record per field,
-    /// `name NUL decimal-length NUL value LF`, in a fixed order.
+    /// The canonical byte encoding, in the fixed order store-layout.md lists.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut field = |name: &str, value: &[u8]| {
-            out.extend_from_slice(name.as_bytes());
-            out.push(0);
-            out.extend_from_slice(value.len().to_string().as_bytes());
-            out.push(0);
-            out.extend_from_slice(value);
-            out.push(b'\n');
-        };
-        let opt = |v: &Option<String>| match v {
-            Some(s) => format!("+{s}"),
-            None => "-".to_string(),
-        };
-        field("format", FORMAT.as_bytes());
-        field("server.path", self.server_path.as_bytes());
-        field("server.pyproject", self.server_pyproject.as_bytes());
-        field("server.uv_lock", opt(&self.server_uv_lock).as_bytes());
-        field("python.request", opt(&self.python_request).as_bytes());
-        field("python.path", opt(&self.python_path).as_bytes());
-        field("env.count", self.env.len().to_string().as_bytes());
-        for (k, v) in &self.env {
-            field(&format!("env.{k}"), v.as_bytes());
+        let mut e = Encoder(Vec::new());
+        e.field("format", FORMAT.as_bytes());
+        e.field("server.path", self.server_path.as_bytes());
+        e.field("server.pyproject", self.server_pyproject.as_bytes());
+        e.opt("server.uv_lock", &self.server_uv_lock);
+        e.field(
+            "server.source.count",
+            self.server_source.len().to_string().as_bytes(),
+        );
+        for entry in &self.server_source {
+            e.field("server.source", entry.as_bytes());
         }
-        let mut plugins: Vec<&String> = self.plugins.iter().collect();
-        plugins.sort_by_key(|r| (requirement_key(r), (*r).clone()));
-        field("plugins.count", plugins.len().to_string().as_bytes());
-        for p in plugins {
-            field("plugin", p.as_bytes());
-        }
-        out
+        e.map("setting", &self.settings);
+        e.opt("python.path", &self.python_path);
+        e.plugins(&self.plugins);
+        e.0
     }
 
     /// The store hash: the first 32 hex digits of blake3 over [`Self::encode`].
     pub fn hash(&self) -> String {
-        let digest = blake3::hash(&self.encode()).to_hex();
-        digest.as_str()[..HASH_LEN].to_string()
+        Encoder(self.encode()).hash()
+    }
+}
+
+impl HashInputsV1 {
+    /// The version 1 encoding (store-layout.md, "Version 1").
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder(Vec::new());
+        e.field("format", b"cosmo-bundle-hash-v1");
+        e.field("server.path", self.server_path.as_bytes());
+        e.field("server.pyproject", self.server_pyproject.as_bytes());
+        e.opt("server.uv_lock", &self.server_uv_lock);
+        e.opt("python.request", &self.python_request);
+        e.opt("python.path", &self.python_path);
+        e.map("env", &self.env);
+        e.plugins(&self.plugins);
+        e.0
+    }
+
+    /// The store hash under version 1.
+    pub fn hash(&self) -> String {
+        Encoder(self.encode()).hash()
     }
 }
 
@@ -111,9 +177,9 @@ mod tests {
             server_path: "/srv/cosmo-server".into(),
             server_pyproject: "[project]\nname = \"cosmo-server\"\n".into(),
             server_uv_lock: None,
-            python_request: None,
+            server_source: vec!["file __init__.py".into(), "file main.py".into()],
+            settings: BTreeMap::new(),
             python_path: None,
-            env: BTreeMap::new(),
             plugins: plugins.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -123,10 +189,10 @@ mod tests {
         let a = inputs(&[
             "zigbee-switch==1.0.0",
             "hue-lights==1.0.0",
-            "b @ git+file:///r@v1",
+            "b @ git+file:///r@3cc0b5d358f71b4dc4517ceff1a6f037777a5938",
         ]);
         let b = inputs(&[
-            "b @ git+file:///r@v1",
+            "b @ git+file:///r@3cc0b5d358f71b4dc4517ceff1a6f037777a5938",
             "hue-lights==1.0.0",
             "zigbee-switch==1.0.0",
         ]);
@@ -145,16 +211,19 @@ mod tests {
         v.server_pyproject.push(' ');
         variants.push(v);
         let mut v = base.clone();
-        v.server_uv_lock = Some(String::new());
+        v.server_uv_lock = Some(digest(b""));
         variants.push(v);
         let mut v = base.clone();
-        v.python_request = Some("3.11".into());
+        v.server_source.push("file newmod.py".into());
+        variants.push(v);
+        let mut v = base.clone();
+        v.settings.insert("python".into(), "\"3.11\"".into());
+        variants.push(v);
+        let mut v = base.clone();
+        v.settings.insert("no-index".into(), "true".into());
         variants.push(v);
         let mut v = base.clone();
         v.python_path = Some("/usr/bin/python3".into());
-        variants.push(v);
-        let mut v = base.clone();
-        v.env.insert("UV_OFFLINE".into(), "1".into());
         variants.push(v);
         for v in variants {
             assert_ne!(v.hash(), base.hash(), "{v:?}");
@@ -165,21 +234,27 @@ mod tests {
     #[test]
     fn store_layout_test_vectors_hold() {
         let doc = include_str!("../../store-layout.md");
-        let start = doc
-            .find("```json hash-vectors")
-            .expect("vectors block in store-layout.md");
-        let body = &doc[start..];
-        let body = &body[body.find('\n').unwrap() + 1..];
-        let body = &body[..body.find("```").unwrap()];
+        let block = |tag: &str| {
+            let start = doc
+                .find(&format!("```json {tag}\n"))
+                .unwrap_or_else(|| panic!("{tag} block in store-layout.md"));
+            let body = &doc[start..];
+            let body = &body[body.find('\n').unwrap() + 1..];
+            body[..body.find("```").unwrap()].to_string()
+        };
         #[derive(Deserialize)]
         struct Vector {
-            inputs: HashInputs,
+            inputs: Inputs,
             hash: String,
         }
-        let vectors: Vec<Vector> = serde_json::from_str(body).expect("vectors parse");
-        assert!(vectors.len() >= 3);
-        for (i, v) in vectors.iter().enumerate() {
-            assert_eq!(v.inputs.hash(), v.hash, "vector {i}");
+        for tag in ["hash-vectors", "hash-vectors-v1"] {
+            let vectors: Vec<Vector> = serde_json::from_str(&block(tag)).expect("vectors parse");
+            assert!(vectors.len() >= 3, "{tag}");
+            for (i, v) in vectors.iter().enumerate() {
+                let want_v2 = tag == "hash-vectors";
+                assert_eq!(matches!(v.inputs, Inputs::V2(_)), want_v2, "{tag} {i}");
+                assert_eq!(v.inputs.hash(), v.hash, "{tag} vector {i}");
+            }
         }
     }
 }

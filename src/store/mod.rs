@@ -50,10 +50,11 @@ impl Store {
             path: path.clone(),
             reason: format!("unreadable bundle manifest: {e}"),
         })?;
-        if manifest.format != bundle::FORMAT
-            || manifest.hash != hash
-            || manifest.inputs.hash() != hash
-        {
+        let format_matches = matches!(
+            (manifest.format, &manifest.inputs),
+            (bundle::FORMAT, hash::Inputs::V2(_)) | (bundle::FORMAT_V1, hash::Inputs::V1(_))
+        );
+        if !format_matches || manifest.hash != hash || manifest.inputs.hash() != hash {
             return Err(Error::Corrupt {
                 path,
                 reason: format!("bundle manifest does not describe bundle {hash}"),

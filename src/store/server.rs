@@ -18,7 +18,17 @@ pub struct ServerRepo {
     pub pyproject: String,
     /// The exact bytes of `uv.lock`, when the repository has one.
     pub uv_lock: Option<String>,
+    /// The entries of `src/cosmoserver` a bundle links (`__pycache__` skipped), sorted.
+    pub entries: Vec<SourceEntry>,
     doc: DocumentMut,
+}
+
+/// One top-level entry of the server's `src/cosmoserver`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceEntry {
+    pub name: String,
+    /// `dir`, `file` or `link` (the entry itself, not what a link points to).
+    pub kind: &'static str,
 }
 
 impl ServerRepo {
@@ -36,6 +46,18 @@ impl ServerRepo {
                 hint,
             ));
         }
+        // A pyproject.toml that is a link out of the repository is not the server's: it
+        // is refused unread (its contents never reach an error message).
+        let real = fs::canonicalize(&pyproject_path)?;
+        if !real.starts_with(&root) {
+            return Err(Error::input(
+                format!(
+                    "{} is a symlink to a file outside the server repository",
+                    pyproject_path.display()
+                ),
+                "make pyproject.toml a regular file of the server repository",
+            ));
+        }
         if !root.join("src/cosmoserver").is_dir() {
             return Err(Error::input(
                 format!("{} has no src/cosmoserver directory", root.display()),
@@ -50,8 +72,17 @@ impl ServerRepo {
             )
         })?;
         let doc: DocumentMut = pyproject.parse().map_err(|e: toml_edit::TomlError| {
+            // Say where, not what: the error names the line, never echoes the file.
+            let line = e
+                .span()
+                .map(|span| pyproject[..span.start.min(pyproject.len())].matches('\n').count() + 1);
+            let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
             Error::input(
-                format!("{} is not valid TOML: {}", pyproject_path.display(), e.to_string().trim()),
+                format!(
+                    "{} is not valid TOML{at}: {}",
+                    pyproject_path.display(),
+                    e.message()
+                ),
                 "fix the server's pyproject.toml (`uv lock` in the repository shows the same error)",
             )
         })?;
@@ -62,12 +93,22 @@ impl ServerRepo {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e.into()),
         };
+        let entries = read_entries(&root.join("src/cosmoserver"))?;
         Ok(ServerRepo {
             root,
             pyproject,
             uv_lock,
+            entries,
             doc,
         })
+    }
+
+    /// The source listing the hash covers: `KIND NAME` per entry.
+    pub fn source_listing(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .map(|e| format!("{} {}", e.kind, e.name))
+            .collect()
     }
 
     /// The bundle's pyproject: the server's, renamed to `cosmo-server-bundled`, with the
@@ -89,35 +130,65 @@ impl ServerRepo {
             .and_then(Item::as_array_mut)
             .expect("checked in open");
         append_keeping_layout(deps, plugins.iter().map(Requirement::pep508));
+        // uv looks for settings in the nearest pyproject.toml with a [tool.uv] table, and
+        // past one without it into the directories above the bundle: an empty table
+        // keeps uv from reading anything outside the bundle.
+        let tool = doc.entry("tool").or_insert_with(|| {
+            let mut t = toml_edit::Table::new();
+            t.set_implicit(true);
+            Item::Table(t)
+        });
+        if let Some(tool) = tool.as_table_like_mut()
+            && tool.get("uv").is_none()
+        {
+            tool.insert("uv", Item::Table(toml_edit::Table::new()));
+        }
         doc.to_string()
     }
 
     /// Creates `<bundle>/src/cosmoserver/` with one symlink per entry of the server's
     /// `src/cosmoserver/` (whatever is there; `__pycache__` skipped).
-    pub fn link_sources(&self, bundle: &Path) -> Result<Vec<String>> {
+    pub fn link_sources(&self, bundle: &Path) -> Result<()> {
         let source = self.root.join("src/cosmoserver");
         let dest = bundle.join("src/cosmoserver");
         fs::create_dir_all(&dest)?;
-        let mut names: Vec<String> = Vec::new();
-        for entry in fs::read_dir(&source)? {
-            let name = entry?.file_name();
-            let Some(name) = name.to_str() else {
-                return Err(Error::input(
-                    format!("{}: entry {:?} is not UTF-8", source.display(), name),
-                    "rename it",
-                ));
-            };
-            if name != "__pycache__" {
-                names.push(name.to_string());
-            }
+        for entry in &self.entries {
+            fs_err::os::unix::fs::symlink(source.join(&entry.name), dest.join(&entry.name))?;
         }
-        names.sort();
-        for name in &names {
-            let link = dest.join(name);
-            fs_err::os::unix::fs::symlink(source.join(name), &link)?;
-        }
-        Ok(names)
+        Ok(())
     }
+}
+
+/// The entries of the server's `src/cosmoserver`, sorted by name.
+fn read_entries(source: &Path) -> Result<Vec<SourceEntry>> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(source)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(Error::input(
+                format!("{}: entry {:?} is not UTF-8", source.display(), name),
+                "rename it",
+            ));
+        };
+        if name == "__pycache__" {
+            continue;
+        }
+        let ft = entry.file_type()?;
+        let kind = if ft.is_symlink() {
+            "link"
+        } else if ft.is_dir() {
+            "dir"
+        } else {
+            "file"
+        };
+        entries.push(SourceEntry {
+            name: name.to_string(),
+            kind,
+        });
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
 }
 
 fn check_project_table(doc: &DocumentMut, path: &Path) -> Result<()> {
@@ -247,7 +318,7 @@ mod tests {
         let out = repo.bundle_pyproject(&[req("b", "1")]);
         assert_eq!(
             out,
-            "[project]\nname = \"cosmo-server-bundled\"\ndependencies = [\"a\", \"b==1\"]\n"
+            "[project]\nname = \"cosmo-server-bundled\"\ndependencies = [\"a\", \"b==1\"]\n\n[tool.uv]\n"
         );
         let (_d, repo) = repo_with("[project]\nname = \"s\"\n");
         let out: DocumentMut = repo.bundle_pyproject(&[req("b", "1")]).parse().unwrap();

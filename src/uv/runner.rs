@@ -1,34 +1,24 @@
 //! Running uv: never through a shell, with its command line, exit status and stderr kept.
 
-use super::python::PythonRequest;
 use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// Variables that would redirect uv away from the bundle's own project and `.venv`.
-const SCRUBBED_ENV: &[&str] = &[
-    "VIRTUAL_ENV",
-    "UV_PROJECT_ENVIRONMENT",
-    "UV_PROJECT",
-    "UV_FROZEN",
-    "UV_LOCKED",
-    "UV_NO_SYNC",
-];
+use std::process::Output;
 
 /// The first line of uv's stderr when resolution has no solution.
 const NO_SOLUTION: &str = "No solution found when resolving dependencies";
 
-/// A located uv executable.
+/// A located uv executable, and the empty configuration home it runs with.
 #[derive(Debug, Clone)]
 pub struct Uv {
     path: PathBuf,
+    config_home: PathBuf,
 }
 
 impl Uv {
     /// Finds uv: next to this executable first (where a wheel installs both, as pip,
     /// `uv tool` and pipx do), then on PATH; or fails with how to install it.
-    pub fn find() -> Result<Uv> {
+    pub fn find(config_home: &Path) -> Result<Uv> {
         let beside = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(|dir| dir.join("uv")));
@@ -37,13 +27,11 @@ impl Uv {
             .into_iter()
             .chain(std::env::split_paths(&path).map(|dir| dir.join("uv")))
             .find(|p| is_executable(p))
-            .map(|path| Uv { path })
+            .map(|path| Uv {
+                path,
+                config_home: config_home.to_path_buf(),
+            })
             .ok_or(Error::UvMissing)
-    }
-
-    /// The executable's path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// `uv --version`, e.g. `uv 0.13.9`.
@@ -52,18 +40,19 @@ impl Uv {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    /// `uv lock` in `project`; a resolution failure becomes [`Error::Conflict`].
-    pub fn lock(&self, project: &Path, python: &PythonRequest) -> Result<()> {
-        self.project_command("lock", project, python, &[])
+    /// `uv lock` in `project` with the settings' `options`; a resolution failure becomes
+    /// [`Error::Conflict`].
+    pub fn lock(&self, project: &Path, options: &[String]) -> Result<()> {
+        self.project_command("lock", project, options, &[])
     }
 
     /// `uv sync --locked --no-install-project` in `project` (the server is not a package of
     /// the bundle: its sources are linked in and put on the path by a `.pth` file).
-    pub fn sync(&self, project: &Path, python: &PythonRequest) -> Result<()> {
+    pub fn sync(&self, project: &Path, options: &[String]) -> Result<()> {
         self.project_command(
             "sync",
             project,
-            python,
+            options,
             &["--locked", "--no-install-project"],
         )
     }
@@ -72,7 +61,7 @@ impl Uv {
         &self,
         verb: &str,
         project: &Path,
-        python: &PythonRequest,
+        options: &[String],
         extra: &[&str],
     ) -> Result<()> {
         let mut args: Vec<OsString> = vec![
@@ -84,19 +73,15 @@ impl Uv {
             "--no-progress".into(),
         ];
         args.extend(extra.iter().map(OsString::from));
-        if let Some(request) = &python.request {
-            args.push("--python".into());
-            args.push(request.into());
-        }
+        args.extend(options.iter().map(OsString::from));
         self.run(&args).map(drop)
     }
 
     fn run(&self, args: &[OsString]) -> Result<Output> {
-        let mut cmd = Command::new(&self.path);
+        super::env::ensure_config_home(&self.config_home)?;
+        let mut cmd = crate::process::child(&self.path);
         cmd.args(args).stdin(std::process::Stdio::null());
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
+        super::env::apply(&mut cmd, &self.config_home);
         let command_line = std::iter::once(self.path.as_os_str())
             .chain(args.iter().map(OsString::as_os_str))
             .map(|a| a.to_string_lossy())
@@ -113,6 +98,9 @@ impl Uv {
             return Ok(out);
         }
         let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+        if out.status.code() == Some(127) && stderr.starts_with("error: cannot run") {
+            return Err(Error::UvMissing);
+        }
         if out.status.code() == Some(1)
             && let Some(at) = stderr.find(NO_SOLUTION)
         {

@@ -304,6 +304,8 @@ fn bad_input_gets_exit_2_a_clear_message_and_writes_nothing() {
 #[test]
 fn bad_input_on_a_fresh_data_directory_creates_nothing() {
     let env = Env::new();
+    let fresh = env.snapshot();
+    assert!(!env.dir().join("cosmo.db").exists(), "{fresh:?}");
     for args in [
         &["plugin", "add", "bad name", "--version", "1.0"][..],
         &["plugin", "update", "zigbee-switch", "--version", "1.0"],
@@ -313,14 +315,11 @@ fn bad_input_on_a_fresh_data_directory_creates_nothing() {
         &["rollback"],
     ] {
         env.fails(args, 2);
-        assert!(
-            std::fs::read_dir(env.dir()).unwrap().next().is_none(),
-            "{args:?} wrote something"
-        );
+        assert_eq!(env.snapshot(), fresh, "{args:?} wrote something");
     }
     env.ok(&["plugin", "list"]);
     env.ok(&["generations"]);
-    assert!(std::fs::read_dir(env.dir()).unwrap().next().is_none());
+    assert_eq!(env.snapshot(), fresh);
 }
 
 #[test]
@@ -493,8 +492,9 @@ fn rows_follow_the_database_contract() {
 #[test]
 fn rows_written_by_the_server_are_listed_and_built() {
     let env = Env::new();
+    let fresh = env.snapshot();
     env.ok(&["generations"]); // read-only: must not create anything
-    assert!(std::fs::read_dir(env.dir()).unwrap().next().is_none());
+    assert_eq!(env.snapshot(), fresh);
     let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
     conn.execute_batch(
         "CREATE TABLE other_server_table (x INTEGER);

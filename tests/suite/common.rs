@@ -80,14 +80,28 @@ impl Env {
     pub fn with_server(server: PathBuf) -> Env {
         let mut vars = BTreeMap::new();
         vars.insert("UV_OFFLINE".into(), "1".into());
-        vars.insert("UV_NO_INDEX".into(), "1".into());
-        vars.insert("UV_FIND_LINKS".into(), wheelhouse().as_os_str().to_owned());
         vars.insert("UV_PYTHON_DOWNLOADS".into(), "never".into());
-        Env {
+        let env = Env {
             data: tempfile::tempdir().unwrap(),
             server,
             vars,
-        }
+        };
+        // Resolution settings live in the data directory: the offline wheelhouse only.
+        env.ok(&["config", "set", "no-index", "true"]);
+        env.ok(&[
+            "config",
+            "set",
+            "find-links",
+            wheelhouse().to_str().unwrap(),
+        ]);
+        env
+    }
+
+    /// Sets a setting of the data directory (`config set KEY VALUES...`).
+    pub fn config(&self, key: &str, values: &[&str]) {
+        let mut args = vec!["config", "set", key];
+        args.extend_from_slice(values);
+        self.ok(&args);
     }
 
     pub fn dir(&self) -> &Path {
@@ -301,8 +315,10 @@ impl Env {
             .arg(out)
             .args(packages);
         assert!(cmd.status().unwrap().success());
-        let links = format!("{},{}", wheelhouse().display(), out.display());
-        self.set("UV_FIND_LINKS", links);
+        self.config(
+            "find-links",
+            &[wheelhouse().to_str().unwrap(), out.to_str().unwrap()],
+        );
     }
 }
 

@@ -13,3 +13,4 @@ mod crash;
 mod plugins;
 mod pypi;
 mod start;
+mod trust;

@@ -89,14 +89,14 @@ fn a_conflicting_update_keeps_versions_and_status_and_records_the_explanation() 
 fn a_registry_failure_is_not_a_conflict_and_writes_nothing() {
     let mut env = Env::new();
     env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
-    let before = env.snapshot();
     // An index nobody listens on, network allowed: uv cannot reach the registry.
+    env.ok(&["config", "unset", "no-index"]);
+    env.ok(&["config", "unset", "find-links"]);
+    env.config("index-url", &["http://127.0.0.1:9/simple"]);
     env.vars.remove("UV_OFFLINE");
-    env.vars.remove("UV_NO_INDEX");
-    env.vars.remove("UV_FIND_LINKS");
-    env.set("UV_INDEX_URL", "http://127.0.0.1:9/simple");
     env.set("UV_HTTP_RETRIES", "0");
     env.set("UV_NO_CACHE", "1");
+    let before = env.snapshot();
     let stderr = env.fails(&["plugin", "add", "hue-lights", "--version", "1.0.0"], 6);
     assert!(!stderr.contains("dependency conflict"), "{stderr}");
     assert!(stderr.contains("failed with exit code"), "{stderr}");

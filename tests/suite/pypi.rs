@@ -33,8 +33,8 @@ fn web_wheelhouse(dir: &Path) -> PathBuf {
 fn pypi_env(scratch: &Path) -> Env {
     let mut env = Env::with_server(repo_root().join("fixtures/web-server"));
     env.vars.remove("UV_OFFLINE");
-    env.vars.remove("UV_NO_INDEX");
-    env.set("UV_FIND_LINKS", web_wheelhouse(scratch));
+    env.ok(&["config", "unset", "no-index"]);
+    env.config("find-links", &[web_wheelhouse(scratch).to_str().unwrap()]);
     env
 }
 
@@ -264,13 +264,22 @@ fn the_whole_loop_on_a_real_fastapi_server() {
 #[ignore = "needs PyPI: cargo test --test suite -- --ignored pypi::"]
 fn clean_mode_runs_the_server_repository_without_plugins() {
     let scratch = tempfile::tempdir().unwrap();
-    // A copy: clean mode lets uv create the repository's own .venv, as the server's does.
     let repo = scratch.path().join("cosmo-server");
     copy_dir(&repo_root().join("fixtures/web-server"), &repo);
     let mut env = pypi_env(scratch.path());
     env.server = repo.clone();
     env.ok(&["plugin", "add", "cosmo-zigbee", "--version", "1.0.0"]);
     env.ok(&["build"]);
+    // Without an environment of its own, clean mode says how to make one, and writes
+    // nothing into the repository.
+    let pristine = snapshot(&repo);
+    let stderr = env.fails(&["start", "--clean"], 2);
+    assert!(stderr.contains("uv sync"), "{stderr}");
+    assert_eq!(snapshot(&repo), pristine);
+    // The operator makes it; from then on clean mode runs it and leaves the repository
+    // byte-identical.
+    run_ok("uv", &["sync", "--quiet"], &repo);
+    let synced = snapshot(&repo);
     let port = free_port();
     let log = std::fs::File::create(scratch.path().join("clean.log")).unwrap();
     let child = env
@@ -288,9 +297,11 @@ fn clean_mode_runs_the_server_repository_without_plugins() {
     srv.wait_ready();
     assert_eq!(get_json(port, "/plugins/active").1, serde_json::json!([]));
     assert_eq!(status_of(port, "/zigbee/status"), 404);
-    assert!(
-        repo.join(".venv/bin/fastapi").exists(),
-        "the repository's own environment"
+    drop(srv);
+    assert_eq!(
+        snapshot(&repo),
+        synced,
+        "start --clean wrote into the repository"
     );
 }
 

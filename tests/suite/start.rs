@@ -5,15 +5,13 @@ use crate::common::*;
 #[test]
 fn start_without_a_current_generation_says_how_to_build_one() {
     let env = Env::new();
+    let before = env.snapshot();
     let stderr = env.fails(&["start"], 2);
     assert!(
         stderr.contains("no current generation") && stderr.contains("cosmo-bundle build"),
         "{stderr}"
     );
-    assert!(
-        std::fs::read_dir(env.dir()).unwrap().next().is_none(),
-        "start wrote something"
-    );
+    assert_eq!(env.snapshot(), before, "start wrote something");
 }
 
 #[test]
@@ -50,11 +48,15 @@ fn a_bundle_whose_interpreter_vanished_says_to_rebuild() {
     );
     let link = interpreters.path().join("python3");
     std::os::unix::fs::symlink(real.trim(), &link).unwrap();
-    env.ok(&["--python", link.to_str().unwrap(), "build"]);
+    env.config("python", &[link.to_str().unwrap()]);
+    env.ok(&["build"]);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.dir().join("current/bundle.json")).unwrap())
             .unwrap();
-    assert_eq!(manifest["inputs"]["python_request"], link.to_str().unwrap());
+    assert_eq!(
+        manifest["inputs"]["settings"]["python"],
+        serde_json::to_string(link.to_str().unwrap()).unwrap()
+    );
     drop(interpreters);
     let stderr = env.fails(&["start"], 2);
     assert!(
@@ -62,7 +64,8 @@ fn a_bundle_whose_interpreter_vanished_says_to_rebuild() {
         "{stderr}"
     );
     // Building for an interpreter that exists gives a new bundle and generation.
-    env.ok(&["--python", real.trim(), "build"]);
+    env.config("python", &[real.trim()]);
+    env.ok(&["build"]);
     assert_eq!(env.json(&["generations"]).as_array().unwrap().len(), 2);
     let stderr = env.fails(&["start"], 2);
     assert!(stderr.contains("no `fastapi` command"), "{stderr}");
