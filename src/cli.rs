@@ -129,9 +129,10 @@ pub enum PluginCommand {
     Update {
         /// Record id or name.
         plugin: String,
-        /// New version (PyPI plugins) or git branch, tag or commit (git plugins).
+        /// New version (PyPI plugins) or git branch, tag or commit (git plugins); for a
+        /// git plugin without it, pin the newest commit of its branch.
         #[arg(long, visible_alias = "rev", value_name = "VERSION")]
-        version: String,
+        version: Option<String>,
     },
     /// Delete a plugin record.
     Remove {
@@ -151,7 +152,7 @@ pub struct AddArgs {
     /// Git repository URL: https://, ssh:// or file:// (a git plugin).
     #[arg(long, value_name = "URL")]
     pub git: Option<String>,
-    /// Branch, tag or commit of the git repository (default: HEAD).
-    #[arg(long, requires = "git", value_name = "REV")]
+    /// Branch, tag or commit of the git repository (default: its default branch).
+    #[arg(long, requires = "git", conflicts_with = "version", value_name = "REV")]
     pub rev: Option<String>,
 }

@@ -14,7 +14,8 @@ pub mod exit {
     pub const PLUGIN_CHECK: i32 = 4;
     /// Another cosmo-bundle command held the lock for too long.
     pub const LOCK_TIMEOUT: i32 = 5;
-    /// uv failed for another reason than a conflict (network, build, invalid project).
+    /// uv (or git, for a git plugin's ref) failed for another reason than a conflict
+    /// (network, build, invalid project, unreachable repository).
     pub const UV_FAILED: i32 = 6;
     /// uv is not installed or not on PATH.
     pub const UV_MISSING: i32 = 7;
@@ -27,6 +28,13 @@ pub enum Error {
     BadInput {
         message: String,
         hint: Option<String>,
+    },
+
+    #[error("{name} {version} does not exist: uv found no such package or version\n{explanation}")]
+    PackageNotFound {
+        name: String,
+        version: String,
+        explanation: String,
     },
 
     #[error("dependency conflict: uv found no solution for this plugin set\n{explanation}")]
@@ -57,6 +65,13 @@ pub enum Error {
         stderr: String,
     },
 
+    #[error("`{command}` failed with {status}\n{stderr}")]
+    GitFailed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+
     #[error("uv was not found next to cosmo-bundle or on PATH")]
     UvMissing,
 
@@ -72,6 +87,9 @@ pub enum Error {
 
     #[error("{}: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
+
+    #[error("timed out after {seconds}s waiting for the database {} (another program is writing to it)", path.display())]
+    DbBusy { path: PathBuf, seconds: u64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -112,13 +130,14 @@ impl Error {
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BadInput { .. } | Error::NotFound { .. } | Error::AlreadyExists { .. } => {
-                exit::BAD_INPUT
-            }
+            Error::BadInput { .. }
+            | Error::NotFound { .. }
+            | Error::AlreadyExists { .. }
+            | Error::PackageNotFound { .. } => exit::BAD_INPUT,
             Error::Conflict { .. } => exit::CONFLICT,
             Error::PluginCheck { .. } => exit::PLUGIN_CHECK,
-            Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
-            Error::UvFailed { .. } => exit::UV_FAILED,
+            Error::LockTimeout { .. } | Error::DbBusy { .. } => exit::LOCK_TIMEOUT,
+            Error::UvFailed { .. } | Error::GitFailed { .. } => exit::UV_FAILED,
             Error::UvMissing => exit::UV_MISSING,
             Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => exit::INTERNAL,
         }
@@ -133,13 +152,20 @@ impl Error {
             Error::Conflict { .. } => Some(
                 "change the plugin's version, or remove the plugin it conflicts with".into(),
             ),
+            Error::PackageNotFound { .. } => Some(
+                "check the plugin's name and version on its index (`cosmo-bundle config get index-url`); nothing was recorded".into(),
+            ),
             Error::PluginCheck { .. } => Some(
                 "the failing plugins are marked FAILED; fix or remove them (`cosmo-bundle plugin remove NAME`), then build again".into(),
             ),
             Error::LockTimeout { .. } => Some(
                 "another cosmo-bundle command is still running; wait for it, or raise COSMO_LOCK_TIMEOUT (seconds)".into(),
             ),
+            Error::DbBusy { .. } => Some(
+                "the server (or another program) holds a write lock on cosmo.db; try again when it is idle".into(),
+            ),
             Error::UvMissing => Some(
+
                 "install uv: `pip install uv` or `curl -LsSf https://astral.sh/uv/install.sh | sh`, then make sure `uv` is on PATH".into(),
             ),
             _ => None,
@@ -150,12 +176,13 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::BadInput { .. } => "bad_input",
-            Error::NotFound { .. } => "not_found",
+            Error::NotFound { .. } | Error::PackageNotFound { .. } => "not_found",
             Error::AlreadyExists { .. } => "already_exists",
             Error::Conflict { .. } => "conflict",
             Error::PluginCheck { .. } => "plugin_check",
-            Error::LockTimeout { .. } => "lock_timeout",
+            Error::LockTimeout { .. } | Error::DbBusy { .. } => "lock_timeout",
             Error::UvFailed { .. } => "uv_failed",
+            Error::GitFailed { .. } => "git_failed",
             Error::UvMissing => "uv_missing",
             Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => "internal",
         }

@@ -10,7 +10,7 @@ use crate::db::{Db, follow};
 use crate::error::{Error, Result};
 use crate::fs::lock::{self, LockGuard};
 use crate::layout::DataDir;
-use crate::plugins::{PluginRecord, Requirement};
+use crate::plugins::{Pins, PluginRecord, Requirement};
 use crate::profile::Profile;
 use crate::report::Reporter;
 use crate::settings::Settings;
@@ -51,6 +51,8 @@ pub fn default_data_dir() -> Result<PathBuf> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub records: Vec<PluginRecord>,
+    /// The git records' pins, by record id.
+    pub pins: Pins,
     pub current: Option<u32>,
 }
 
@@ -77,6 +79,8 @@ impl Context {
 
     /// The data directory's settings (`settings.toml`).
     pub fn settings(&self) -> Result<Settings> {
+        self.check_data_dir()?;
+
         Settings::load(&self.dirs.settings())
     }
 
@@ -124,14 +128,28 @@ impl Context {
         BundleSpec::new(server, plugins, &self.settings()?)
     }
 
+    /// Refuses a data directory that exists but is not a directory.
+    fn check_data_dir(&self) -> Result<()> {
+        let root = self.dirs.root();
+        if fs_err::metadata(root).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::input(
+                format!("the data directory {} is not a directory", root.display()),
+                "pass --data-dir (or set COSMO_DATA_DIR to) a directory, or move the file away",
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads the state without writing anything (no database is created).
     pub fn read(&self) -> Result<State> {
-        let records = match Db::open_read(&self.dirs.db())? {
-            Some(db) => db.read().all()?,
-            None => Vec::new(),
+        self.check_data_dir()?;
+        let (records, pins) = match Db::open_read(&self.dirs.db())? {
+            Some(db) => (db.read().all()?, db.read().pins()?),
+            None => Default::default(),
         };
         Ok(State {
             records,
+            pins,
             current: self.profile().current()?,
         })
     }
@@ -159,6 +177,7 @@ impl Context {
         let db = Db::open_rw(&self.dirs.db())?;
         let state = State {
             records: db.read().all()?,
+            pins: db.read().pins()?,
             current: profile.current()?,
         };
         let mut session = Session {
@@ -176,7 +195,9 @@ impl Context {
 impl Context {
     /// Takes the data directory's lock alone (no database), creating the directory.
     pub fn lock_dir(&self) -> Result<LockGuard> {
+        self.check_data_dir()?;
         fs_err::create_dir_all(self.dirs.root())?;
+
         lock::acquire(&self.dirs.lock(), lock_timeout()?, self.reporter.as_ref())
     }
 }
@@ -207,38 +228,56 @@ impl Session {
         if follow::follows(&self.db.read(), current)? {
             return Ok(());
         }
-        self.activate(current)
+        let manifest = self.manifest_of(current)?;
+        follow::follow(&mut self.db, &manifest.plugins, current)?;
+        self.reread()
     }
 
     /// Reads the records again (after this session changed them).
     pub fn reread(&mut self) -> Result<()> {
         self.state.records = self.db.read().all()?;
+        self.state.pins = self.db.read().pins()?;
         Ok(())
     }
 
-    /// Points `current` at `generation` and makes the rows follow it.
-    pub fn activate(&mut self, generation: u32) -> Result<()> {
+    /// The registered bundle manifest of `generation`.
+    pub fn manifest_of(&self, generation: u32) -> Result<BundleManifest> {
         let gen_ = self
             .profile
             .get(generation)?
             .ok_or_else(|| unknown(generation))?;
-        let manifest = self.store.load(&gen_.hash)?.ok_or_else(|| Error::Corrupt {
+        self.store.load(&gen_.hash)?.ok_or_else(|| Error::Corrupt {
             path: self.store.path(&gen_.hash),
             reason: format!("generation {generation}'s bundle is not a registered bundle"),
-        })?;
-        self.activate_bundle(generation, &manifest)
+        })
     }
 
     /// Points `current` at `generation`, whose bundle is `manifest`, and makes the rows
-    /// follow it.
-    pub fn activate_bundle(&mut self, generation: u32, manifest: &BundleManifest) -> Result<()> {
+    /// follow it. Once `current` has moved the command has succeeded: when the rows cannot
+    /// follow yet (the database busy or the disk full), this says so and returns `false`,
+    /// and the next mutating command catches them up.
+    pub fn activate_bundle(
+        &mut self,
+        generation: u32,
+        manifest: &BundleManifest,
+        ctx: &Context,
+    ) -> Result<bool> {
         if self.state.current != Some(generation) {
             self.profile.set_current(generation)?;
             self.state.current = Some(generation);
         }
         crate::fault::point("after-flip");
-        follow::follow(&mut self.db, &manifest.plugins, generation)?;
-        self.reread()
+        let followed = follow::follow(&mut self.db, &manifest.plugins, generation)
+            .and_then(|()| self.reread());
+        match followed {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                ctx.reporter.warn(&format!(
+                    "generation {generation} is current, but the plugin rows could not follow it yet ({e}); the next cosmo-bundle command brings them up to date"
+                ));
+                Ok(false)
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@ pub fn run(ctx: &Context, out: Printer, cmd: &PluginCommand) -> Result<()> {
         PluginCommand::List => return out.print(&RecordList(plugins::list(ctx)?)),
         PluginCommand::Show { plugin } => ("shown", plugins::show(ctx, plugin)?),
         PluginCommand::Update { plugin, version } => {
-            ("updated", plugins::update(ctx, plugin, version)?)
+            ("updated", plugins::update(ctx, plugin, version.as_deref())?)
         }
         PluginCommand::Remove { plugin } => ("removed", plugins::remove(ctx, plugin)?),
     };

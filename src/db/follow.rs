@@ -11,7 +11,8 @@
 
 use super::table::{Db, Table};
 use crate::error::Result;
-use crate::plugins::{PluginRecord, Status, record};
+use crate::plugins::{Pin, Pins, PluginRecord, Status, record};
+
 use crate::store::bundle::BundlePlugin;
 
 /// `cosmo_bundle_state` key: the generation the rows were last made to follow.
@@ -22,16 +23,46 @@ pub const ROWS_GENERATION: &str = "rows_generation";
 pub enum Change {
     Update(PluginRecord),
     Insert(PluginRecord),
+    /// The git record with this id is pinned to the commit the bundle has.
+    Pin(String, Pin),
 }
 
-/// The changes that make `records` follow a bundle with `plugins` (pure).
-pub fn plan(records: &[PluginRecord], plugins: &[BundlePlugin], now: &str) -> Vec<Change> {
+/// The changes that make `records` (with their git `pins`) follow a bundle with `plugins`
+/// (pure). A git record whose pinned commit is the bundle's is installed at its own ref
+/// (the same commit under another ref name is the same bundle); otherwise at the bundle's
+/// ref, and its pin follows the bundle's commit, so that `rollback` sticks.
+pub fn plan(
+    records: &[PluginRecord],
+    pins: &Pins,
+    plugins: &[BundlePlugin],
+    now: &str,
+) -> Vec<Change> {
     let matches =
         |r: &PluginRecord, p: &BundlePlugin| r.key() == p.name && r.source_type == p.source_type;
     let mut changes = Vec::new();
+    let pin = |id: &str, p: &BundlePlugin| {
+        p.commit.as_ref().map(|commit| {
+            Change::Pin(
+                id.to_string(),
+                Pin {
+                    url: p.source.clone(),
+                    rev: p.version.clone(),
+                    commit: commit.clone(),
+                },
+            )
+        })
+    };
     for r in records {
-        let next = match plugins.iter().find(|p| matches(r, p)) {
-            Some(p) => installed_at(r, &p.version),
+        let in_bundle = plugins.iter().find(|p| matches(r, p));
+        let same_commit = |p: &BundlePlugin| {
+            p.commit.is_some() && r.pin(pins).map(|pin| &pin.commit) == p.commit.as_ref()
+        };
+        let next = match in_bundle {
+            Some(p) if same_commit(p) => installed_at(r, r.wanted_version().unwrap_or(&p.version)),
+            Some(p) => {
+                changes.extend(pin(&r.id, p));
+                installed_at(r, &p.version)
+            }
             None => not_installed(r),
         };
         if next != *r {
@@ -48,7 +79,9 @@ pub fn plan(records: &[PluginRecord], plugins: &[BundlePlugin], now: &str) -> Ve
             r.installed_version = Some(p.version.clone());
             r.created_at = now.to_string();
             r.updated_at = now.to_string();
+            let pinned = pin(&r.id, p);
             changes.push(Change::Insert(r));
+            changes.extend(pinned);
         }
     }
     changes
@@ -78,13 +111,21 @@ fn not_installed(r: &PluginRecord) -> PluginRecord {
 }
 
 /// Makes every record follow `plugins`, the bundle of generation `generation`, in one
-/// transaction that also records that generation.
+/// transaction that also records that generation (nothing is written when the rows
+/// already follow it).
 pub fn follow(db: &mut Db, plugins: &[BundlePlugin], generation: u32) -> Result<()> {
+    {
+        let t = db.read();
+        if follows(&t, generation)? && plan(&t.all()?, &t.pins()?, plugins, "").is_empty() {
+            return Ok(());
+        }
+    }
     db.write(|t| {
-        for change in plan(&t.all()?, plugins, &record::now()) {
+        for change in plan(&t.all()?, &t.pins()?, plugins, &record::now()) {
             match change {
                 Change::Update(r) => t.update(&r)?,
                 Change::Insert(r) => t.insert(&r)?,
+                Change::Pin(id, pin) => t.set_pin(&id, &pin)?,
             }
         }
         t.set_state(ROWS_GENERATION, &generation.to_string())
@@ -137,13 +178,14 @@ mod tests {
     fn updated(changes: &[Change]) -> Vec<(String, Status, Option<String>, Option<String>)> {
         changes
             .iter()
-            .map(|c| match c {
-                Change::Update(r) | Change::Insert(r) => (
+            .filter_map(|c| match c {
+                Change::Update(r) | Change::Insert(r) => Some((
                     r.name.clone(),
                     r.install_status,
                     r.installed_version.clone(),
                     r.updated_version.clone(),
-                ),
+                )),
+                Change::Pin(..) => None,
             })
             .collect()
     }
@@ -151,7 +193,7 @@ mod tests {
     #[test]
     fn records_in_the_bundle_become_installed_at_its_version() {
         let records = [rec("a", Status::Pending, None, Some("2.0"))];
-        let changes = plan(&records, &[plugin("a", "2.0")], NOW);
+        let changes = plan(&records, &Pins::new(), &[plugin("a", "2.0")], NOW);
         assert_eq!(
             updated(&changes),
             [("a".into(), Status::Installed, Some("2.0".into()), None)]
@@ -170,7 +212,7 @@ mod tests {
             rec("waiting", Status::Installed, Some("1"), Some("2")),
             rec("gone", Status::Installed, Some("1"), None),
         ];
-        let changes = plan(&records, &[], NOW);
+        let changes = plan(&records, &Pins::new(), &[], NOW);
         assert_eq!(
             updated(&changes),
             [
@@ -183,7 +225,12 @@ mod tests {
     #[test]
     fn unchanged_rows_are_not_touched_and_missing_rows_come_back() {
         let records = [rec("a", Status::Installed, Some("1"), None)];
-        let changes = plan(&records, &[plugin("a", "1"), plugin("b", "3")], NOW);
+        let changes = plan(
+            &records,
+            &Pins::new(),
+            &[plugin("a", "1"), plugin("b", "3")],
+            NOW,
+        );
         assert_eq!(
             updated(&changes),
             [("b".into(), Status::Installed, Some("3".into()), None)]
@@ -195,7 +242,7 @@ mod tests {
     fn a_record_of_another_source_type_does_not_match() {
         let mut git = rec("a", Status::Installed, Some("v1"), None);
         git.source_type = SourceType::Git;
-        let changes = plan(&[git], &[plugin("a", "1")], NOW);
+        let changes = plan(&[git], &Pins::new(), &[plugin("a", "1")], NOW);
         assert_eq!(
             updated(&changes),
             [
@@ -203,6 +250,44 @@ mod tests {
                 ("a".into(), Status::Installed, Some("1".into()), None),
             ]
         );
+    }
+
+    #[test]
+    fn git_records_are_pinned_to_the_bundles_commit() {
+        let mut git = rec("a", Status::Pending, None, Some("main"));
+        git.source_type = SourceType::Git;
+        git.source = "file:///r".into();
+        let mut p = plugin("a", "main");
+        p.source_type = SourceType::Git;
+        p.source = "file:///r".into();
+        p.commit = Some("c".repeat(40));
+        let changes = plan(&[git.clone()], &Pins::new(), &[p.clone()], NOW);
+        assert!(changes.contains(&Change::Pin(
+            git.id.clone(),
+            Pin {
+                url: "file:///r".into(),
+                rev: "main".into(),
+                commit: "c".repeat(40)
+            }
+        )));
+        // The same commit under another ref: installed at the record's own ref, pin kept.
+        let mut tagged = git.clone();
+        tagged.updated_version = Some("v1".into());
+        let pins: Pins = [(
+            git.id.clone(),
+            Pin {
+                url: "file:///r".into(),
+                rev: "v1".into(),
+                commit: "c".repeat(40),
+            },
+        )]
+        .into();
+        let changes = plan(&[tagged], &pins, &[p], NOW);
+        assert_eq!(
+            updated(&changes),
+            [("a".into(), Status::Installed, Some("v1".into()), None)]
+        );
+        assert!(!changes.iter().any(|c| matches!(c, Change::Pin(..))));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! to the server and is never touched; the journal mode is never changed.
 
 use crate::error::{Error, Result};
-use crate::plugins::{PluginRecord, SourceType, Status, normalize};
+use crate::plugins::{Pin, Pins, PluginRecord, SourceType, Status, normalize};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +29,9 @@ const PLUGINS_DDL: &str = "CREATE TABLE plugins (
 /// cosmo-bundle's own key/value table.
 const STATE_DDL: &str = "CREATE TABLE IF NOT EXISTS cosmo_bundle_state (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)";
 
+/// cosmo-bundle's own table of git pins: the commit each git record's ref means.
+const PINS_DDL: &str = "CREATE TABLE IF NOT EXISTS cosmo_bundle_git_pins (plugin_id TEXT PRIMARY KEY NOT NULL, url TEXT NOT NULL, rev TEXT NOT NULL, commit_id TEXT NOT NULL)";
+
 const COLUMNS: &str = "id, name, source, source_type, installed_version, updated_version, \
                        install_status, error_message, created_at, updated_at";
 
@@ -44,6 +47,7 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) the database for writing; call with the data lock held.
     pub fn open_rw(path: &Path) -> Result<Db> {
+        check_is_file(path)?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -64,8 +68,9 @@ impl Db {
         match fs_err::symlink_metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
-            Ok(_) => {}
+            Ok(_) => check_is_file(path)?,
         }
+
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
             .or_else(|_| Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY))
             .map_err(|e| db_err(path, e))?;
@@ -84,16 +89,23 @@ impl Db {
     }
 
     fn ensure_schema(&mut self) -> Result<()> {
-        if self.read().has_table("plugins")? {
-            self.read().check_columns()?;
-            if !self.read().has_table("cosmo_bundle_state")? {
-                self.write(|t| t.execute(STATE_DDL))?;
-            }
+        let t = self.read();
+        let has_plugins = t.has_table("plugins")?;
+        if has_plugins {
+            t.check_columns()?;
+        }
+        if has_plugins
+            && t.has_table("cosmo_bundle_state")?
+            && t.has_table("cosmo_bundle_git_pins")?
+        {
             return Ok(());
         }
         self.write(|t| {
-            t.execute(PLUGINS_DDL)?;
-            t.execute(STATE_DDL)
+            if !has_plugins {
+                t.execute(PLUGINS_DDL)?;
+            }
+            t.execute(STATE_DDL)?;
+            t.execute(PINS_DDL)
         })
     }
 
@@ -223,10 +235,59 @@ impl Table<'_> {
         Ok(())
     }
 
-    /// Deletes a record by id.
+    /// Deletes a record by id, with its git pin.
     pub fn delete(&self, id: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM plugins WHERE id = ?1", [id])
+            .map_err(|e| self.err(e))?;
+        if self.has_table("cosmo_bundle_git_pins")? {
+            self.delete_pin(id)?;
+        }
+        Ok(())
+    }
+
+    /// Every git pin, by record id.
+    pub fn pins(&self) -> Result<Pins> {
+        if !self.has_table("cosmo_bundle_git_pins")? {
+            return Ok(Pins::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT plugin_id, url, rev, commit_id FROM cosmo_bundle_git_pins")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Pin {
+                    url: r.get(1)?,
+                    rev: r.get(2)?,
+                    commit: r.get(3)?,
+                },
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// Sets the pin of record `id`.
+    pub fn set_pin(&self, id: &str, pin: &Pin) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO cosmo_bundle_git_pins (plugin_id, url, rev, commit_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(plugin_id) DO UPDATE SET url = excluded.url, rev = excluded.rev, commit_id = excluded.commit_id",
+                params![id, pin.url, pin.rev, pin.commit],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Removes the pin of record `id` (if any).
+    pub fn delete_pin(&self, id: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM cosmo_bundle_git_pins WHERE plugin_id = ?1",
+                [id],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -285,9 +346,34 @@ pub fn find<'r>(records: &'r [PluginRecord], key: &str) -> Result<&'r PluginReco
 }
 
 fn db_err(path: &Path, source: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(e, _) = &source
+        && matches!(
+            e.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        )
+    {
+        return Error::DbBusy {
+            path: path.to_path_buf(),
+            seconds: BUSY_TIMEOUT.as_secs(),
+        };
+    }
     Error::Db {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// Refuses a `cosmo.db` that is not a file, before SQLite reports "disk I/O error".
+fn check_is_file(path: &Path) -> Result<()> {
+    match fs_err::metadata(path) {
+        Ok(m) if !m.is_file() => Err(Error::input(
+            format!(
+                "{} is not a file, so it cannot be the server's SQLite database",
+                path.display()
+            ),
+            "move it out of the way; cosmo-bundle creates cosmo.db when it is missing",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -2,46 +2,67 @@
 
 use crate::db::Db;
 use crate::error::{Error, PluginFailure, Result};
+use crate::ops::plugins::is_missing;
 use crate::output::BuildOutput;
-use crate::plugins::{PluginRecord, Status, record, wanted_set};
-use crate::state::Context;
+use crate::plugins::git;
+use crate::plugins::{Pins, PluginRecord, Status, record, wanted_set};
+use crate::state::{Context, Session};
 use crate::store::conflict_checks;
+use crate::store::server::ServerRepo;
 
 /// Builds (or reuses) the bundle of the wanted set and records a generation; with
 /// `switch`, makes it current.
 pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
     let server = ctx.server()?;
     let store = ctx.store();
-    let (mut session, (spec, uv)) = ctx.locked(|state| {
-        let spec = ctx.spec(&server, wanted_set(&state.records)?)?;
+    let (mut session, (spec, uv, new_pins)) = ctx.locked(|state| {
+        // Git records the server wrote (or whose ref changed) get their commit pinned.
+        let mut new_pins = Pins::new();
+        for r in state.records.iter().filter(|r| r.needs_pin(&state.pins)) {
+            let url = crate::plugins::requirement::check_git_url(&r.source)?;
+            new_pins.insert(r.id.clone(), git::pin(&url, r.wanted_version())?);
+        }
+        let mut pins = state.pins.clone();
+        pins.extend(new_pins.clone());
+        let spec = ctx.spec(&server, wanted_set(&state.records, &pins)?)?;
         // A missing uv is refused before anything is written; a cache hit needs none.
         let uv = match store.load(spec.hash())? {
             Some(_) => None,
             None => Some(ctx.uv()?),
         };
-        Ok((spec, uv))
+        Ok((spec, uv, new_pins))
     })?;
+    if !new_pins.is_empty() {
+        session
+            .db
+            .write(|t| new_pins.iter().try_for_each(|(id, pin)| t.set_pin(id, pin)))?;
+    }
     let hash = spec.hash().to_string();
     let path = store.path(&hash);
 
-    if let Some(current) = session.state.current
+    let registered = session.store.load(&hash)?;
+    if let Some(manifest) = &registered
+        && let Some(current) = session.state.current
         && session
             .profile
             .get(current)?
             .is_some_and(|g| g.hash == hash)
-        && let Some(manifest) = session.store.load(&hash)?
     {
+        // The same bundle: records that now name it otherwise (a git ref at the same
+        // commit) follow it.
+        crate::db::follow::follow(&mut session.db, &manifest.plugins, current)?;
         return Ok(BuildOutput {
             hash,
             generation: None,
             reused: true,
             switched: false,
+            rows_pending: false,
             path,
-            plugins: manifest.plugins,
+            plugins: manifest.plugins.clone(),
         });
     }
 
-    let (manifest, reused) = match session.store.load(&hash)? {
+    let (manifest, reused) = match registered {
         Some(m) => (m, true),
         None => {
             let uv = match uv {
@@ -59,26 +80,102 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
                     mark_failed(&mut session.db, &failures)?;
                     return Err(Error::PluginCheck { failures });
                 }
+                Err(Error::Conflict { explanation }) => {
+                    return Err(blame(ctx, &server, &mut session, explanation)?);
+                }
                 Err(e) => return Err(e),
             }
         }
     };
     let generation = session.profile.add(&hash)?;
     crate::fault::point("after-generation-link");
-    if switch {
-        session.activate_bundle(generation.number, &manifest)?;
-    }
+    let rows_pending = switch && !session.activate_bundle(generation.number, &manifest, ctx)?;
     Ok(BuildOutput {
         hash,
         generation: Some(generation.number),
         reused,
         switched: switch,
+        rows_pending,
         path,
         plugins: manifest.plugins,
     })
 }
 
-/// Marks the records of plugins that failed their checks FAILED, with the reason.
+/// A build that uv found no solution for: records the conflict on the records that caused
+/// it, as `plugin add` would have (they may have been written by the server, which does
+/// not check), and returns the error to report. The culprits are the PENDING records: a
+/// plugin that does not exist; else the one record waiting; else each one that conflicts
+/// with the other records on its own; else all of them.
+fn blame(
+    ctx: &Context,
+    server: &ServerRepo,
+    session: &mut Session,
+    explanation: String,
+) -> Result<Error> {
+    let waiting: Vec<&PluginRecord> = session
+        .state
+        .records
+        .iter()
+        .filter(|r| r.install_status == Status::Pending)
+        .collect();
+    let missing: Vec<&PluginRecord> = waiting
+        .iter()
+        .copied()
+        .filter(|r| is_missing(&explanation, r))
+        .collect();
+    let culprits: Vec<PluginRecord> = if !missing.is_empty() {
+        missing.into_iter().cloned().collect()
+    } else if waiting.len() <= 1 {
+        waiting.into_iter().cloned().collect()
+    } else {
+        let alone: Vec<PluginRecord> = waiting
+            .iter()
+            .filter(|c| conflicts_alone(ctx, server, &session.state, c))
+            .map(|c| (*c).clone())
+            .collect();
+        if alone.is_empty() {
+            waiting.into_iter().cloned().collect()
+        } else {
+            alone
+        }
+    };
+    let failures: Vec<PluginFailure> = culprits
+        .iter()
+        .map(|r| PluginFailure {
+            name: r.key(),
+            reason: explanation.clone(),
+        })
+        .collect();
+    mark_failed(&mut session.db, &failures)?;
+    Ok(match culprits.as_slice() {
+        [one] if is_missing(&explanation, one) => crate::ops::plugins::missing(one, explanation),
+        _ => Error::Conflict { explanation },
+    })
+}
+
+/// Whether `candidate` conflicts with the records that are not waiting (uv lock of that
+/// set alone).
+fn conflicts_alone(
+    ctx: &Context,
+    server: &ServerRepo,
+    state: &crate::state::State,
+    candidate: &PluginRecord,
+) -> bool {
+    let records: Vec<PluginRecord> = state
+        .records
+        .iter()
+        .filter(|r| r.id == candidate.id || r.install_status != Status::Pending)
+        .cloned()
+        .collect();
+    let check = || -> Result<()> {
+        let spec = ctx.spec(server, wanted_set(&records, &state.pins)?)?;
+        conflict_checks::check(&spec, &ctx.dirs, &ctx.uv()?, ctx.reporter.as_ref())
+    };
+    matches!(check(), Err(Error::Conflict { .. }))
+}
+
+/// Marks the records of plugins that failed (their checks, or resolution) FAILED, with
+/// the reason.
 fn mark_failed(db: &mut Db, failures: &[PluginFailure]) -> Result<()> {
     db.write(|t| {
         let now = record::now();

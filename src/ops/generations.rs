@@ -38,17 +38,17 @@ pub fn switch(ctx: &Context, number: u32) -> Result<ActivationOutput> {
         Some(_) => Ok(()),
         None => Err(unknown(number)),
     })?;
-    activate(session, number)
+    activate(ctx, session, number)
 }
 
 /// Makes the highest-numbered generation below the current one current.
 pub fn rollback(ctx: &Context) -> Result<ActivationOutput> {
     let profile = ctx.profile();
     let (session, target) = ctx.locked(|state| previous(&profile, state.current))?;
-    activate(session, target)
+    activate(ctx, session, target)
 }
 
-fn activate(mut session: Session, number: u32) -> Result<ActivationOutput> {
+fn activate(ctx: &Context, mut session: Session, number: u32) -> Result<ActivationOutput> {
     let previous = session.state.current;
     let generation = session
         .profile
@@ -61,10 +61,11 @@ fn activate(mut session: Session, number: u32) -> Result<ActivationOutput> {
             path: session.store.path(&generation.hash),
             reason: format!("generation {number}'s bundle is not a registered bundle"),
         })?;
-    session.activate_bundle(number, &manifest)?;
+    let followed = session.activate_bundle(number, &manifest, ctx)?;
     Ok(ActivationOutput {
         current: number,
         previous,
+        rows_pending: !followed,
         path: session.store.path(&generation.hash),
         hash: generation.hash,
         plugins: manifest.plugins,

@@ -121,6 +121,9 @@ pub struct BuildOutput {
     pub reused: bool,
     /// Whether `current` now points to the new generation.
     pub switched: bool,
+    /// Whether the plugin rows could not follow `current` yet (the next command catches
+    /// them up; `current` has moved all the same).
+    pub rows_pending: bool,
     pub path: PathBuf,
     pub plugins: Vec<BundlePlugin>,
 }
@@ -148,6 +151,8 @@ pub struct GenerationList(pub Vec<GenerationOutput>);
 pub struct ActivationOutput {
     pub current: u32,
     pub previous: Option<u32>,
+    /// Whether the plugin rows could not follow `current` yet (see `BuildOutput`).
+    pub rows_pending: bool,
     pub hash: String,
     pub path: PathBuf,
     pub plugins: Vec<BundlePlugin>,

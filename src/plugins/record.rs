@@ -1,10 +1,15 @@
 //! Plugin records: one row of the `plugins` table, with the contract's column names.
 
+use super::git::Pin;
 use super::requirement::{
     DistName, PluginSource, Requirement, check_git_rev, check_git_url, check_version, normalize,
 };
 use crate::error::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+
+/// The git pins of the records, by record id.
+pub type Pins = BTreeMap<String, Pin>;
 
 /// Declares a column enum stored by its upper-case Python enum name, with its one list of
 /// names (used by the database, JSON output and parsing alike).
@@ -138,8 +143,22 @@ impl PluginRecord {
         matches!(self.install_status, Status::Pending | Status::Installed)
     }
 
-    /// The requirement this record contributes to a bundle.
-    pub fn requirement(&self) -> Result<Requirement> {
+    /// The pin of this git record's wanted ref, when `pins` has one that still applies.
+    pub fn pin<'p>(&self, pins: &'p Pins) -> Option<&'p Pin> {
+        let pin = pins.get(&self.id)?;
+        (self.source_type == SourceType::Git
+            && pin.url == self.source
+            && Some(pin.rev.as_str()) == self.wanted_version())
+        .then_some(pin)
+    }
+
+    /// Whether this record is wanted by a build and is a git record without a pin.
+    pub fn needs_pin(&self, pins: &Pins) -> bool {
+        self.is_wanted() && self.source_type == SourceType::Git && self.pin(pins).is_none()
+    }
+
+    /// The requirement this record contributes to a bundle (git records: at their pin).
+    pub fn requirement(&self, pins: &Pins) -> Result<Requirement> {
         let what = format!("plugin record {} ({:?})", self.id, self.name);
         let dist = DistName::parse(self.distribution()).map_err(|e| {
             Error::input(
@@ -157,10 +176,21 @@ impl PluginRecord {
             SourceType::Pypi => PluginSource::Pypi {
                 version: check_version(version)?,
             },
-            SourceType::Git => PluginSource::Git {
-                url: check_git_url(&self.source)?,
-                rev: check_git_rev(version)?,
-            },
+            SourceType::Git => {
+                let url = check_git_url(&self.source)?;
+                let rev = check_git_rev(version)?;
+                let pin = self.pin(pins).ok_or_else(|| {
+                    Error::input(
+                        format!("{what}: git ref {rev:?} has no pinned commit"),
+                        format!("pin it with `cosmo-bundle plugin update {}`", self.name),
+                    )
+                })?;
+                PluginSource::Git {
+                    url,
+                    rev,
+                    commit: pin.commit.clone(),
+                }
+            }
         };
         Ok(Requirement { dist, source })
     }
@@ -168,11 +198,11 @@ impl PluginRecord {
 
 /// The wanted set: the requirement of every PENDING or INSTALLED record, sorted by
 /// distribution; two records wanting one distribution are refused.
-pub fn wanted_set(records: &[PluginRecord]) -> Result<Vec<Requirement>> {
+pub fn wanted_set(records: &[PluginRecord], pins: &Pins) -> Result<Vec<Requirement>> {
     let mut reqs: Vec<Requirement> = records
         .iter()
         .filter(|r| r.is_wanted())
-        .map(PluginRecord::requirement)
+        .map(|r| r.requirement(pins))
         .collect::<Result<_>>()?;
     reqs.sort_by(|a, b| a.dist.cmp(&b.dist));
     if let Some(w) = reqs.windows(2).find(|w| w[0].dist == w[1].dist) {
@@ -221,7 +251,7 @@ mod tests {
             record("gone", Status::Uninstalled, None),
             record("broken", Status::Failed, Some("3.0")),
         ];
-        let set: Vec<String> = wanted_set(&records)
+        let set: Vec<String> = wanted_set(&records, &Pins::new())
             .unwrap()
             .iter()
             .map(Requirement::pep508)
@@ -231,6 +261,6 @@ mod tests {
             record("a-b", Status::Installed, None),
             record("A_B", Status::Pending, Some("2")),
         ];
-        assert!(wanted_set(&twice).is_err());
+        assert!(wanted_set(&twice, &Pins::new()).is_err());
     }
 }

@@ -53,8 +53,15 @@ pub fn normalize(name: &str) -> String {
 /// Where a bundle gets a plugin from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginSource {
-    Pypi { version: String },
-    Git { url: String, rev: String },
+    Pypi {
+        version: String,
+    },
+    /// A git repository at `rev`, pinned to `commit`.
+    Git {
+        url: String,
+        rev: String,
+        commit: String,
+    },
 }
 
 /// A plugin as a bundle input: a distribution and where it comes from.
@@ -69,8 +76,8 @@ impl Requirement {
     pub fn pep508(&self) -> String {
         match &self.source {
             PluginSource::Pypi { version } => format!("{}=={}", self.dist.as_str(), version),
-            PluginSource::Git { url, rev } => {
-                format!("{} @ git+{}@{}", self.dist.as_str(), url, rev)
+            PluginSource::Git { url, commit, .. } => {
+                format!("{} @ git+{}@{}", self.dist.as_str(), url, commit)
             }
         }
     }
@@ -84,65 +91,149 @@ impl Requirement {
     }
 }
 
-/// The git ref used when `plugin add --git` is given no `--rev`.
-pub const DEFAULT_GIT_REV: &str = "HEAD";
-
 /// Longest value the version columns take (`String(50)`).
 pub const VERSION_MAX: usize = 50;
 
-/// Checks a PEP 440 version that fits the version columns.
+/// Checks a PEP 440 version that fits the version columns and returns it normalised
+/// (surrounding whitespace trimmed, PEP 440 canonical form: ` 1.0.0-RC1 ` is `1.0.0rc1`),
+/// so that equal versions are stored and hashed alike.
 pub fn check_version(version: &str) -> Result<String> {
     let hint = "give an exact PEP 440 version such as 1.2.0, 2.0.0rc1 or 1.0.post2";
-    if version.len() > VERSION_MAX {
+    let trimmed = version.trim();
+    if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::input(
+            format!(
+                "version {version:?} is not a PEP 440 version: it contains whitespace or control characters"
+            ),
+            hint,
+        ));
+    }
+    let parsed = pep440_rs::Version::from_str(trimmed)
+        .map_err(|e| Error::input(format!("{version:?} is not a PEP 440 version: {e}"), hint))?;
+    let normal = parsed.to_string();
+    if normal.len() > VERSION_MAX {
         return Err(Error::input(
             format!("version {version:?} is longer than {VERSION_MAX} characters"),
             hint,
         ));
     }
-    pep440_rs::Version::from_str(version)
-        .map_err(|e| Error::input(format!("{version:?} is not a PEP 440 version: {e}"), hint))?;
-    Ok(version.to_string())
+    Ok(normal)
 }
 
-/// Checks a git URL: https, ssh or file scheme, no whitespace or control characters.
+/// Checks a git URL and returns it normalised (scheme and host in lower case, no trailing
+/// `/`). Accepted: `https://host[:port]/path` (no credentials), `ssh://[user@]host[:port]/path`
+/// and `file:///absolute/path`; the path may not hold `@` (uv would read what follows as a
+/// ref), `#`, `?`, `%`, `\`, whitespace or `..` segments, and nothing may start with `-`.
 pub fn check_git_url(url: &str) -> Result<String> {
-    let hint = "use https://host/repo.git, ssh://git@host/repo.git or file:///path/to/repo";
+    let hint = "use https://host/repo.git, ssh://git@host/repo.git or file:///path/to/repo, and give the branch, tag or commit with --rev";
+    let bad = |why: String| Error::input(format!("git URL {url:?} {why}"), hint);
+    let url = url.trim();
     if url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::input(
-            format!("git URL {url:?} is empty or contains whitespace or control characters"),
-            hint,
+        return Err(bad(
+            "is empty or contains whitespace or control characters".into()
         ));
     }
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(Error::input(
-            format!("git URL {url:?} has no scheme (scp-like `user@host:path` is not accepted)"),
-            hint,
+        return Err(bad(
+            "has no scheme (scp-like `user@host:path` is not accepted)".into(),
         ));
     };
-    if !matches!(scheme, "https" | "ssh" | "file") {
-        return Err(Error::input(
-            format!("git URL scheme {scheme:?} is not allowed (only https, ssh and file)"),
-            hint,
+    let scheme = scheme.to_ascii_lowercase();
+    if !matches!(scheme.as_str(), "https" | "ssh" | "file") {
+        return Err(bad(format!(
+            "has the scheme {scheme:?}, which is not allowed (only https, ssh and file)"
+        )));
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match scheme.as_str() {
+        "file" => {
+            if !(authority.is_empty() || authority.eq_ignore_ascii_case("localhost")) {
+                return Err(bad(
+                    "names a host; a file URL is file:///absolute/path".into()
+                ));
+            }
+            String::new()
+        }
+        _ => check_authority(authority, scheme == "ssh").map_err(bad)?,
+    };
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        return Err(bad("has no repository path".into()));
+    }
+    if let Some(c) = path.chars().find(|c| "@#?%\\".contains(*c)) {
+        return Err(bad(format!("has {c:?} in its path")));
+    }
+    if path
+        .split('/')
+        .any(|seg| seg == ".." || seg == "." || seg.starts_with('-'))
+    {
+        return Err(bad("has a '.', '..' or '-…' path segment".into()));
+    }
+    Ok(format!("{scheme}://{authority}{path}"))
+}
+
+/// `[user@]host[:port]`: the host a DNS name or IP literal in lower case, a numeric port.
+fn check_authority(authority: &str, user_allowed: bool) -> std::result::Result<String, String> {
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some(_) if !user_allowed => {
+            return Err(
+                "carries credentials; use a credential helper or an ssh URL instead".into(),
+            );
+        }
+        Some((user, hostport)) => (Some(user), hostport),
+        None => (None, authority),
+    };
+    if let Some(user) = user
+        && (user.is_empty()
+            || user.starts_with('-')
+            || !user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+    {
+        return Err(format!(
+            "has the user name {user:?} (letters, digits and ._- only)"
         ));
     }
-    if rest.is_empty() || rest.starts_with('-') {
-        return Err(Error::input(
-            format!("git URL {url:?} has no host or path"),
-            hint,
-        ));
-    }
-    if url.contains(['#', '?']) {
-        return Err(Error::input(
-            format!("git URL {url:?} must not contain '#' or '?'"),
-            "give the branch, tag or commit with --rev instead",
-        ));
-    }
-    Ok(url.to_string())
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (inside, after) = v6.split_once(']').ok_or("has an unclosed '['")?;
+        if inside.is_empty() || !inside.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
+            return Err(format!("has the host {hostport:?}"));
+        }
+        (
+            format!("[{}]", inside.to_ascii_lowercase()),
+            after.strip_prefix(':'),
+        )
+    } else {
+        let (host, port) = match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        };
+        let ok = !host.is_empty()
+            && !host.starts_with(['-', '.'])
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b));
+        if !ok {
+            return Err(format!("has the host {host:?}"));
+        }
+        (host.to_ascii_lowercase(), port)
+    };
+    let port = match port {
+        None => String::new(),
+        Some(p) if p.parse::<u16>().is_ok_and(|n| n > 0) && !p.starts_with('0') => format!(":{p}"),
+        Some(p) => return Err(format!("has the port {p:?}")),
+    };
+    let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+    Ok(format!("{user}{host}{port}"))
 }
 
 /// Checks a git ref (branch, tag or commit) so that it cannot be read as an option.
 pub fn check_git_rev(rev: &str) -> Result<String> {
     let hint = "give a branch, tag or commit such as main, v1.2.0 or a 40-digit hash";
+    let rev = rev.trim();
     let ok = !rev.is_empty()
         && rev.len() <= VERSION_MAX
         && !rev.starts_with(['-', '/', '.'])
@@ -180,6 +271,20 @@ mod tests {
     }
 
     #[test]
+    fn versions_are_normalised() {
+        for (given, normal) in [
+            (" 1.0 ", "1.0"),
+            ("1.0\n", "1.0"),
+            ("1.0.0-RC1", "1.0.0rc1"),
+            ("v2.0", "2.0"),
+            ("1.0-post2", "1.0.post2"),
+        ] {
+            assert_eq!(check_version(given).unwrap(), normal, "{given:?}");
+        }
+        assert!(check_version("1.0 2").is_err());
+    }
+
+    #[test]
     fn versions_follow_pep_440() {
         for good in ["1.0.0", "2.0rc1", "1!2.0.post3.dev4", "1.0+local"] {
             assert!(check_version(good).is_ok(), "{good:?} rejected");
@@ -191,12 +296,15 @@ mod tests {
 
     #[test]
     fn git_urls_and_refs_are_restricted() {
-        for good in [
-            "https://github.com/a/b.git",
-            "ssh://git@host/a.git",
-            "file:///tmp/repo",
+        for (given, normal) in [
+            ("https://github.com/a/b.git", "https://github.com/a/b.git"),
+            ("HTTPS://GitHub.com/a/B.git/", "https://github.com/a/B.git"),
+            (" ssh://git@Host:2222/a.git\n", "ssh://git@host:2222/a.git"),
+            ("file:///tmp/repo/", "file:///tmp/repo"),
+            ("file://localhost/tmp/repo", "file:///tmp/repo"),
+            ("https://[::1]:8443/r", "https://[::1]:8443/r"),
         ] {
-            assert!(check_git_url(good).is_ok(), "{good:?} rejected");
+            assert_eq!(check_git_url(given).unwrap(), normal, "{given:?}");
         }
         for bad in [
             "http://host/a",
@@ -206,6 +314,19 @@ mod tests {
             "https://host/a b",
             "file:///tmp/repo#egg=x",
             "",
+            "ssh://host:-oProxyCommand=touch/r",
+            "ssh://-oProxyCommand=x/r",
+            "file:///tmp/repo@x",
+            "file:///tmp/a@v1",
+            "https://user:pw@host/r",
+            "https://host/r@v1",
+            "https://host:0/r",
+            "https://host:99999/r",
+            "https://host",
+            "https://host/",
+            "file://otherhost/r",
+            "https://host/a/../b",
+            "https://host/%2e%2e/b",
         ] {
             assert!(check_git_url(bad).is_err(), "{bad:?} accepted");
         }
@@ -231,13 +352,16 @@ mod tests {
             },
         };
         assert_eq!(pypi.pep508(), "hue-lights==1.0.0");
+        let commit = "3cc0b5d358f71b4dc4517ceff1a6f037777a5938";
         let git = Requirement {
             dist: DistName::parse("hue-lights").unwrap(),
             source: PluginSource::Git {
                 url: "file:///r".into(),
                 rev: "v1".into(),
+                commit: commit.into(),
             },
         };
-        assert_eq!(git.pep508(), "hue-lights @ git+file:///r@v1");
+        assert_eq!(git.pep508(), format!("hue-lights @ git+file:///r@{commit}"));
+        assert_eq!(git.version(), "v1");
     }
 }

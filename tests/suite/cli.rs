@@ -354,8 +354,9 @@ fn uv_failures_show_uv_stderr_and_leave_no_bundle() {
     env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
     env.ok(&["build"]);
 
-    // A version the index does not have: uv finds no solution (exit 3). A row written by
-    // the server is not checked before the build, so the build reports it.
+    // A version the index does not have, in a row written by the server (which checks
+    // nothing): the build says it does not exist (exit 2, not a conflict) and records
+    // that on the row, as `plugin add` would have refused it.
     let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
     conn.execute(
         "UPDATE plugins SET updated_version = '9.9.9', install_status = 'PENDING'",
@@ -363,14 +364,23 @@ fn uv_failures_show_uv_stderr_and_leave_no_bundle() {
     )
     .unwrap();
     drop(conn);
-    let before_conflict = env.snapshot();
-    let stderr = env.fails(&["build"], 3);
+    let stderr = env.fails(&["build"], 2);
     assert!(
-        stderr.contains("No solution found when resolving dependencies"),
+        stderr.contains("zigbee-switch 9.9.9 does not exist")
+            && stderr.contains("there is no version of zigbee-switch==9.9.9"),
         "{stderr}"
     );
-    assert_eq!(env.snapshot(), before_conflict);
+    let row = env.plugin("zigbee-switch");
+    assert_eq!(row["install_status"], "FAILED");
+    assert!(
+        row["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("no version of zigbee-switch==9.9.9")
+    );
+    assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
     env.ok(&["plugin", "update", "zigbee-switch", "--version", "1.0.0"]);
+
     assert_eq!(env.plugin("zigbee-switch")["install_status"], "INSTALLED");
 
     // An invalid requirement in the server's pyproject: uv fails, and it is not a

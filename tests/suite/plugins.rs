@@ -163,35 +163,87 @@ fn a_git_plugin_at_a_tag_builds_and_shows_its_commit_and_a_moving_branch_changes
     );
     assert_eq!(env.plugin("hue-lights")["installed_version"], "v1.0.0");
 
-    // A branch: the check pins its commit; a later commit on the branch does not change
-    // what the build of that record set installs.
+    // A branch at the same commit as the tag: the same bundle, and the record follows
+    // it under its new ref.
     env.ok(&["plugin", "update", "hue-lights", "--version", "main"]);
     let pinned = git(repo.path(), &["rev-parse", "main"]);
+    assert_eq!(pinned, tag_commit);
+    let out = env.json(&["build"]);
+    assert_eq!(out["generation"], serde_json::Value::Null, "{out}");
+    let rec = env.plugin("hue-lights");
+    assert_eq!(
+        (
+            rec["install_status"].as_str(),
+            rec["installed_version"].as_str()
+        ),
+        (Some("INSTALLED"), Some("main"))
+    );
+
+    // The branch moves: nothing changes until the operator asks for the new commit.
     std::fs::write(repo.path().join("src/hue_lights/extra.py"), "X = 1\n").unwrap();
     git(repo.path(), &["add", "-A"]);
     git(repo.path(), &["commit", "-q", "-m", "moves the branch"]);
-    assert_ne!(git(repo.path(), &["rev-parse", "main"]), pinned);
-    env.ok(&["build"]);
-    let gens = env.json(&["generations"]);
-    let hue = plugin_in(&gens[1], "hue-lights");
-    assert_eq!(hue["commit"], pinned.as_str());
-    assert!(
-        !env.dir()
-            .join("current/.venv/lib")
-            .read_dir()
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path()
-            .join("site-packages/hue_lights/extra.py")
-            .exists()
+    let moved = git(repo.path(), &["rev-parse", "main"]);
+    assert_ne!(moved, pinned);
+    let out = env.json(&["build"]);
+    assert_eq!(
+        out["generation"],
+        serde_json::Value::Null,
+        "a moved branch changed a bundle"
     );
-    // The same record set again: the existing bundle, the same commit.
+    assert_eq!(plugin_in(&out, "hue-lights")["commit"], pinned.as_str());
+    // `plugin update NAME` pins the branch's newest commit; the next build has it.
+    let rec = env.json(&["plugin", "update", "hue-lights"]);
+    assert_eq!(rec["install_status"], "PENDING");
+    let out = env.json(&["build"]);
+    assert_eq!(out["generation"], 2);
+    assert_eq!(plugin_in(&out, "hue-lights")["commit"], moved.as_str());
+    run_ok(
+        env.dir().join("current/.venv/bin/python"),
+        &["-c", "import hue_lights.extra"],
+        env.dir(),
+    );
+    // Rollback brings the old commit back, and the next build keeps it there.
     env.ok(&["rollback"]);
     let out = env.json(&["build"]);
-    assert_eq!(out["reused"], true);
+    assert_eq!(out["generation"], serde_json::Value::Null);
     assert_eq!(plugin_in(&out, "hue-lights")["commit"], pinned.as_str());
+}
+
+#[test]
+fn a_git_plugin_without_a_ref_follows_the_default_branch() {
+    let repo = git_repo_of("hue-lights-1.0.0");
+    git(repo.path(), &["branch", "-m", "trunk"]);
+    let head = git(repo.path(), &["rev-parse", "HEAD"]);
+    let url = format!("file://{}/", repo.path().display());
+    let env = Env::new();
+    let rec = env.json(&["plugin", "add", "hue-lights", "--git", &url]);
+    assert_eq!(rec["updated_version"], "trunk");
+    assert_eq!(
+        rec["source"],
+        url.trim_end_matches('/'),
+        "the URL is normalised"
+    );
+    let out = env.json(&["build"]);
+    assert_eq!(plugin_in(&out, "hue-lights")["commit"], head.as_str());
+    // A ref that does not exist is refused, and nothing is written.
+    let before = env.snapshot();
+    let stderr = env.fails(&["plugin", "update", "hue-lights", "--rev", "nope"], 2);
+    assert!(stderr.contains("no branch or tag \"nope\""), "{stderr}");
+    let stderr = env.fails(
+        &[
+            "plugin",
+            "add",
+            "garage-door",
+            "--version",
+            "1.0.0",
+            "--rev",
+            "v1",
+        ],
+        2,
+    );
+    assert!(stderr.contains("--rev"), "{stderr}");
+    assert_eq!(env.snapshot(), before);
 }
 
 #[test]

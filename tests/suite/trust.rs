@@ -175,3 +175,211 @@ fn a_new_module_of_the_server_reaches_the_next_bundle() {
     );
     assert_eq!(out.trim(), "42");
 }
+
+#[test]
+fn a_plugin_that_does_not_exist_is_not_a_conflict_and_a_failed_record_can_be_added_again() {
+    let env = Env::new();
+    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+    let before = env.snapshot();
+    for args in [
+        &["plugin", "add", "no-such-plugin", "--version", "1.0.0"][..],
+        &["plugin", "add", "hue-lights", "--version", "7.0.0"],
+    ] {
+        let out = env.run(&[&["--json"], args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(body["error"]["kind"], "not_found", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not exist"),
+            "{body}"
+        );
+        assert_eq!(env.snapshot(), before, "{args:?} wrote something");
+    }
+    // A real conflict is recorded FAILED; once its cause is gone, adding it again
+    // replaces that record (same id).
+    let stderr = env.fails(
+        &["plugin", "add", "legacy-thermostat", "--version", "1.0.0"],
+        3,
+    );
+    assert!(stderr.contains("dependency conflict"), "{stderr}");
+    let failed = env.plugin("legacy-thermostat");
+    assert_eq!(failed["install_status"], "FAILED");
+    env.ok(&["plugin", "remove", "zigbee-switch"]);
+    let again = env.json(&["plugin", "add", "legacy-thermostat", "--version", "1.0.0"]);
+    assert_eq!(again["install_status"], "PENDING");
+    assert_eq!(again["id"], failed["id"]);
+    assert_eq!(again["error_message"], serde_json::Value::Null);
+    assert_eq!(env.json(&["plugin", "list"]).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_build_records_the_conflict_on_the_rows_the_server_wrote() {
+    let env = Env::new();
+    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+    env.ok(&["build"]);
+    // The server inserts two PENDING rows without any check: one fits, one conflicts
+    // with zigbee-switch (cosmo-helpers <2 against >=2).
+    let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
+    for (id, name) in [
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "garage-door"),
+        ("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "legacy-thermostat"),
+    ] {
+        conn.execute(
+            "INSERT INTO plugins VALUES (?1, ?1, 'PYPI', NULL, '1.0.0', 'PENDING', NULL, ?2, \
+             '2026-11-25 10:00:00.000000', '2026-11-25 10:00:00.000000')",
+            [name, id],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let stderr = env.fails(&["build"], 3);
+    assert!(stderr.contains("No solution found"), "{stderr}");
+    assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
+    let legacy = env.plugin("legacy-thermostat");
+    assert_eq!(legacy["install_status"], "FAILED");
+    assert!(
+        legacy["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("No solution found"),
+        "{legacy}"
+    );
+    assert_eq!(env.plugin("garage-door")["install_status"], "PENDING");
+    // The next build leaves the failed row out and installs the other.
+    env.ok(&["build"]);
+    assert_eq!(env.plugin("garage-door")["install_status"], "INSTALLED");
+}
+
+#[test]
+fn a_command_that_moved_current_succeeds_even_when_the_rows_cannot_follow_yet() {
+    let env = Env::new();
+    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+    env.ok(&["build"]);
+    env.ok(&["plugin", "add", "hue-lights", "--version", "1.0.0"]);
+    env.ok(&["build"]);
+    // The server holds a write transaction on cosmo.db for longer than the busy timeout.
+    let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let out = env.run(&["--json", "rollback"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (body["current"].as_u64(), body["rows_pending"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not follow it yet"));
+    assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    assert_eq!(env.plugin("hue-lights")["install_status"], "INSTALLED");
+    // The next mutating command catches the rows up before anything else.
+    env.ok(&["plugin", "remove", "zigbee-switch"]);
+    assert_eq!(env.plugin("hue-lights")["install_status"], "UNINSTALLED");
+}
+
+#[test]
+fn a_data_directory_or_database_of_the_wrong_kind_is_named() {
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let mut env = Env::new();
+    let real = env.dir().to_path_buf();
+    env.set("COSMO_DATA_DIR", &file);
+    for args in [
+        &["plugin", "list"][..],
+        &["build"],
+        &["config", "set", "no-index", "true"],
+    ] {
+        let stderr = env.fails(args, 2);
+        assert!(stderr.contains("is not a directory"), "{args:?}: {stderr}");
+    }
+    env.set("COSMO_DATA_DIR", &real);
+    std::fs::create_dir(real.join("cosmo.db")).unwrap();
+    for args in [&["plugin", "list"][..], &["build"]] {
+        let stderr = env.fails(args, 2);
+        assert!(
+            stderr.contains("cosmo.db is not a file") || stderr.contains("not a file"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_database_the_server_keeps_busy_times_out_with_its_own_message() {
+    let env = Env::new();
+    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+    let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let stderr = env.fails(&["plugin", "remove", "zigbee-switch"], 5);
+    assert!(
+        stderr.contains("waiting for the database") && stderr.contains("cosmo.db"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn uv_does_not_outlive_a_command_killed_alone() {
+    let mut env = Env::new();
+    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+    std::fs::remove_dir_all(env.dir().join("resolved")).unwrap();
+    // An index that accepts connections and never answers keeps uv busy for as long as
+    // it lives.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    env.config(
+        "find-links",
+        &[
+            wheelhouse().to_str().unwrap(),
+            &format!("http://127.0.0.1:{port}/wheels/"),
+        ],
+    );
+    env.vars.remove("UV_OFFLINE");
+    let mut child = env
+        .cmd(&["build"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let uv = loop {
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id()))
+            .unwrap_or_default();
+        if let Some(pid) = kids.split_whitespace().find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("--project"))
+        }) {
+            break pid.to_string();
+        }
+        assert!(started.elapsed().as_secs() < 60, "never saw uv");
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    };
+    signal_process(child.id(), Signal::KILL);
+    child.wait().unwrap();
+    let gone = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{uv}/cmdline")).exists()
+        && std::fs::read(format!("/proc/{uv}/cmdline")).is_ok_and(|c| !c.is_empty())
+    {
+        assert!(gone.elapsed().as_secs() < 5, "uv outlived the command");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // An immediate retry has the data directory to itself.
+    env.config("find-links", &[wheelhouse().to_str().unwrap()]);
+    env.set("UV_OFFLINE", "1");
+    env.ok(&["build"]);
+
+    assert_eq!(env.plugin("zigbee-switch")["install_status"], "INSTALLED");
+}
