@@ -2,6 +2,7 @@
 //!
 //! Every path below is written down in store-layout.md ("The data directory").
 
+use crate::fs::safe::Kind;
 use std::path::{Path, PathBuf};
 
 /// Prefix of temporary names (atomic writes and flips); leftovers are removed by the next
@@ -78,6 +79,22 @@ impl DataDir {
     /// `generations/`: one link per generation.
     pub fn generations(&self) -> PathBuf {
         self.root.join("generations")
+    }
+
+    /// Every entry of the data directory that cosmo-bundle writes or deletes in, with the
+    /// kind it must be (none may be a symlink; `current` and the generation links are
+    /// checked by the profile).
+    pub fn own_entries(&self) -> Vec<(PathBuf, Kind)> {
+        vec![
+            (self.db(), Kind::File),
+            (self.lock(), Kind::File),
+            (self.store(), Kind::Dir),
+            (self.resolved(), Kind::Dir),
+            (self.tmp(), Kind::Dir),
+            (self.pycache(), Kind::Dir),
+            (self.generations(), Kind::Dir),
+            (self.uv_config(), Kind::Dir),
+        ]
     }
 
     /// `current`: the link to the current generation.

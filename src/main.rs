@@ -30,6 +30,8 @@ use state::Context;
 
 fn main() {
     process::trampoline();
+    fs::safe::restrict_umask();
+
     let cli = Cli::parse();
     let out = Printer { json: cli.json };
     if let Err(err) = run(cli, out) {

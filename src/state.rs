@@ -9,6 +9,7 @@
 use crate::db::{Db, follow};
 use crate::error::{Error, Result};
 use crate::fs::lock::{self, LockGuard};
+use crate::fs::safe;
 use crate::layout::DataDir;
 use crate::plugins::{Pins, PluginRecord, Requirement};
 use crate::profile::Profile;
@@ -196,8 +197,12 @@ impl Context {
     /// Takes the data directory's lock alone (no database), creating the directory.
     pub fn lock_dir(&self) -> Result<LockGuard> {
         self.check_data_dir()?;
-        fs_err::create_dir_all(self.dirs.root())?;
-
+        let root = self.dirs.root();
+        fs_err::create_dir_all(root)?;
+        safe::check_not_shared(root, &fs_err::metadata(root)?)?;
+        for (path, kind) in self.dirs.own_entries() {
+            safe::check_entry(&path, kind)?;
+        }
         lock::acquire(&self.dirs.lock(), lock_timeout()?, self.reporter.as_ref())
     }
 }

@@ -42,13 +42,6 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Flushes the whole file system holding `path` (used once per build, before registration).
-pub fn sync_filesystem(path: &Path) -> Result<()> {
-    let file = fs::File::open(path)?;
-    rustix::fs::syncfs(&file).map_err(|e| with_path(e.into(), path))?;
-    Ok(())
-}
-
 /// Adds the path to an io::Error that does not carry one.
 pub fn with_path(err: std::io::Error, path: &Path) -> std::io::Error {
     std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))

@@ -2,5 +2,7 @@
 
 pub mod atomic;
 pub mod lock;
+pub mod safe;
+pub mod tree;
 
-pub use atomic::{replace_symlink, sync_filesystem, with_path, write_atomic};
+pub use atomic::{replace_symlink, with_path, write_atomic};

@@ -150,7 +150,8 @@ impl Store {
             other: Default::default(),
         };
         crate::fault::point("before-register");
-        cfs::sync_filesystem(&dir)?;
+        cfs::tree::seal(&dir)?;
+
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
         cfs::write_atomic(&dir.join(BUNDLE_JSON), &json)?;
         partial.committed = true;

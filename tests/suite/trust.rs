@@ -383,3 +383,117 @@ fn uv_does_not_outlive_a_command_killed_alone() {
 
     assert_eq!(env.plugin("zigbee-switch")["install_status"], "INSTALLED");
 }
+
+#[test]
+fn links_in_the_data_directory_are_never_followed_to_write_or_delete() {
+    for entry in [
+        "tmp",
+        "resolved",
+        "generations",
+        "store",
+        "lock",
+        "cosmo.db",
+    ] {
+        let env = Env::new();
+        env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("precious.txt"), "keep me").unwrap();
+        let link = env.dir().join(entry);
+        let target = if entry.contains('.') || entry == "lock" {
+            let copy = outside.path().join(entry);
+            if link.exists() {
+                std::fs::copy(&link, &copy).unwrap();
+            }
+            copy
+        } else {
+            outside.path().to_path_buf()
+        };
+        let _ = std::fs::remove_dir_all(&link);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+
+        let before = env.snapshot();
+        let outside_before = snapshot(outside.path());
+        for args in [
+            &["plugin", "add", "hue-lights", "--version", "1.0.0"][..],
+            &["build"],
+            &["plugin", "remove", "zigbee-switch"],
+        ] {
+            let stderr = env.fails(args, 2);
+            assert!(
+                stderr.contains("is a symlink") && stderr.contains(entry),
+                "{entry} {args:?}: {stderr}"
+            );
+        }
+        assert_eq!(
+            snapshot(outside.path()),
+            outside_before,
+            "{entry}: wrote outside"
+        );
+        assert_eq!(env.snapshot(), before, "{entry}");
+    }
+}
+
+#[test]
+fn what_cosmo_bundle_creates_is_not_writable_by_others_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    for args in [
+        &["plugin", "add", "zigbee-switch", "--version", "1.0.0"][..],
+        &["build"],
+    ] {
+        let out = env
+            .cmd(&[])
+            .get_envs()
+            .fold(std::process::Command::new("bash"), |mut c, (k, v)| {
+                match v {
+                    Some(v) => c.env(k, v),
+                    None => c.env_remove(k),
+                };
+                c
+            })
+            .args(["-c", "umask 000 && exec \"$0\" \"$@\"", BIN])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut checked = 0;
+
+    for entry in walk(env.dir()) {
+        let meta = std::fs::symlink_metadata(&entry).unwrap();
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode();
+        assert_eq!(mode & 0o022, 0, "{} has mode {:o}", entry.display(), mode);
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} entries");
+    // A data directory other users may write to is refused.
+    std::fs::set_permissions(env.dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let stderr = env.fails(&["plugin", "remove", "zigbee-switch"], 2);
+    assert!(
+        stderr.contains("writable by other users") && stderr.contains("chmod go-w"),
+        "{stderr}"
+    );
+}
+
+fn walk(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}
