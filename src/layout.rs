@@ -71,6 +71,11 @@ impl DataDir {
         self.root.join("pycache")
     }
 
+    /// `run/`: one record per server started by `start` (`<pid>.json`).
+    pub fn run(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
     /// `plugins/`: plugin directories scanned by `discover`.
     pub fn plugins(&self) -> PathBuf {
         self.root.join("plugins")
@@ -94,6 +99,7 @@ impl DataDir {
             (self.pycache(), Kind::Dir),
             (self.generations(), Kind::Dir),
             (self.uv_config(), Kind::Dir),
+            (self.run(), Kind::Dir),
         ]
     }
 

@@ -17,6 +17,7 @@ mod plugins;
 mod process;
 mod profile;
 mod report;
+mod running;
 mod settings;
 mod state;
 mod store;

@@ -7,7 +7,9 @@
 //! repository: without a `.venv` it says how to make one.
 
 use crate::error::{Error, Result};
+use crate::running::{self, RunRecord};
 use crate::state::Context;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,8 +23,30 @@ pub struct StartOptions {
     pub extra: Vec<String>,
 }
 
+/// The server command, ready to exec, the directory it runs from, and its run record.
+pub struct Launch {
+    pub cmd: Command,
+    pub dir: PathBuf,
+    pub record: RunRecord,
+}
+
+/// Records the server in `run/<pid>.json` and replaces this process with it; returns only
+/// on failure.
+pub fn exec(ctx: &Context, mut launch: Launch) -> Error {
+    if let Err(e) = running::write(&ctx.dirs.run(), &launch.record) {
+        return e;
+    }
+    ctx.reporter.step(&format!(
+        "starting CosmoServer from {}",
+        launch.dir.display()
+    ));
+    let err = launch.cmd.exec();
+    let _ = fs_err::remove_file(ctx.dirs.run().join(format!("{}.json", launch.record.pid)));
+    crate::fs::with_path(err, Path::new(launch.cmd.get_program())).into()
+}
+
 /// The server command, ready to exec, and the directory it runs from.
-pub fn server_command(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
+pub fn server_command(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
     if opts.host.is_empty()
         || opts
             .host
@@ -54,7 +78,7 @@ fn fastapi_args(opts: &StartOptions) -> Vec<String> {
     args
 }
 
-fn bundled(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
+fn bundled(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
     let profile = ctx.profile();
     let no_current = || {
         Error::input(
@@ -102,10 +126,14 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
         .env("PATH", prepend_path(&venv.join("bin")))
         // Bytecode goes to the data directory, not into the bundle or the server repository.
         .env("PYTHONPYCACHEPREFIX", ctx.dirs.pycache());
-    Ok((cmd, bundle))
+    Ok(Launch {
+        cmd,
+        record: RunRecord::for_this_process(Some(number), Some(generation.hash.clone()), &bundle),
+        dir: bundle,
+    })
 }
 
-fn clean(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
+fn clean(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
     let server = ctx.server()?;
     let venv = server.root.join(".venv");
     let own = venv.join("bin/fastapi");
@@ -131,7 +159,11 @@ fn clean(ctx: &Context, opts: &StartOptions) -> Result<(Command, PathBuf)> {
         .env("COSMO_DATA_DIR", ctx.dirs.root())
         // Bytecode goes to the data directory: the repository stays byte-identical.
         .env("PYTHONPYCACHEPREFIX", ctx.dirs.pycache());
-    Ok((cmd, server.root.clone()))
+    Ok(Launch {
+        cmd,
+        record: RunRecord::for_this_process(None, None, &server.root),
+        dir: server.root.clone(),
+    })
 }
 
 fn prepend_path(dir: &Path) -> std::ffi::OsString {
