@@ -21,6 +21,9 @@ pub struct RunRecord {
     pub hash: Option<String>,
     /// The directory the server runs from.
     pub dir: PathBuf,
+    /// The address and port it listens on (`--host`, `--port`).
+    pub host: String,
+    pub port: u16,
     pub started_at: String,
     /// Keys written by newer versions, kept as they are.
     #[serde(flatten)]
@@ -41,6 +44,8 @@ impl RunRecord {
         generation: Option<u32>,
         hash: Option<String>,
         dir: &Path,
+        host: &str,
+        port: u16,
     ) -> RunRecord {
         let pid = std::process::id();
         RunRecord {
@@ -49,6 +54,8 @@ impl RunRecord {
             generation,
             hash,
             dir: dir.to_path_buf(),
+            host: host.to_string(),
+            port,
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             other: Default::default(),
         }
@@ -104,7 +111,14 @@ mod tests {
     #[test]
     fn this_process_is_alive_and_a_reused_pid_is_not() {
         let dir = tempfile::tempdir().unwrap();
-        let me = RunRecord::for_this_process(Some(3), Some("a".repeat(32)), dir.path());
+        let me = RunRecord::for_this_process(
+            Some(3),
+            Some("a".repeat(32)),
+            dir.path(),
+            "127.0.0.1",
+            8000,
+        );
+
         assert!(me.start_ticks > 0);
         assert!(me.alive());
         write(dir.path(), &me).unwrap();

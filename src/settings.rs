@@ -29,6 +29,12 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// A Python version (`3.11`, `3.11.7`) or an absolute interpreter path.
     Python,
+    /// A command line: a program and its arguments, run without a shell.
+    Argv,
+    /// An `http://` or `https://` URL to poll.
+    HealthUrl,
+    /// A whole number of seconds, 1 to 3600.
+    Seconds,
 }
 
 /// One settings key.
@@ -102,6 +108,24 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Python,
         hashed: true,
         help: "the Python of new bundles: a version (3.11) or an absolute interpreter path (uv --python)",
+    },
+    Key {
+        name: "restart",
+        kind: Kind::Argv,
+        hashed: false,
+        help: "the command that restarts the server after `current` moves, run without a shell (e.g. systemctl restart cosmoserver)",
+    },
+    Key {
+        name: "health-url",
+        kind: Kind::HealthUrl,
+        hashed: false,
+        help: "the URL polled after a restart until it answers 2xx; default: /health of the server `start` runs",
+    },
+    Key {
+        name: "health-timeout",
+        kind: Kind::Seconds,
+        hashed: false,
+        help: "how long a restarted server may take to answer its health URL (seconds, default 60)",
     },
 ];
 
@@ -288,9 +312,10 @@ impl Setting {
     }
 
     fn from_toml(k: &Key, value: &Value) -> std::result::Result<Setting, String> {
-        let list = matches!(k.kind, Kind::UrlList | Kind::LinkList);
+        let list = matches!(k.kind, Kind::UrlList | Kind::LinkList | Kind::Argv);
         let args: Vec<String> = match (value, k.kind) {
             (Value::Boolean(b), Kind::Bool) => vec![b.value().to_string()],
+            (Value::Integer(i), Kind::Seconds) => vec![i.value().to_string()],
             (Value::String(s), kind) if !list && kind != Kind::Bool => vec![s.value().clone()],
             (Value::Array(a), _) if list => a
                 .iter()
@@ -377,6 +402,42 @@ impl Setting {
                 }
                 Setting::Text(v)
             }
+            Kind::Argv => {
+                let Some(program) = args.first() else {
+                    return Err(bad("needs the program to run, then its arguments".into()));
+                };
+                if program.trim().is_empty() || program.starts_with('-') {
+                    return Err(bad(format!("program {program:?} is not a command")));
+                }
+                if let Some(a) = args.iter().find(|a| a.chars().any(char::is_control)) {
+                    return Err(bad(format!("argument {a:?} contains control characters")));
+                }
+                Setting::List(args.to_vec())
+            }
+            Kind::HealthUrl => {
+                let v = one()?;
+                plain(&v)?;
+                let rest = v
+                    .strip_prefix("http://")
+                    .or_else(|| v.strip_prefix("https://"))
+                    .ok_or_else(|| bad(format!("value {v:?} is not an http:// or https:// URL")))?;
+                let authority = rest.split('/').next().unwrap_or("");
+                if authority.is_empty() || authority.contains('@') {
+                    return Err(bad(format!("URL {v:?} needs a host and no credentials")));
+                }
+                Setting::Text(v)
+            }
+            Kind::Seconds => {
+                let v = one()?;
+                match v.parse::<u64>() {
+                    Ok(n) if (1..=3600).contains(&n) => Setting::Text(n.to_string()),
+                    _ => {
+                        return Err(bad(format!(
+                            "value {v:?} is not a whole number of seconds from 1 to 3600"
+                        )));
+                    }
+                }
+            }
             Kind::Python => {
                 let v = one()?;
                 plain(&v)?;
@@ -403,6 +464,9 @@ fn describe(kind: Kind) -> &'static str {
         Kind::Timestamp => "an RFC 3339 timestamp or a date",
         Kind::Choice(_) => "one of its words",
         Kind::Python => "a Python version or an absolute interpreter path",
+        Kind::Argv => "a program and its arguments",
+        Kind::HealthUrl => "an http:// or https:// URL",
+        Kind::Seconds => "a whole number of seconds",
     }
 }
 
@@ -491,6 +555,12 @@ mod tests {
             ("exclude-newer", vec!["yesterday"], "RFC 3339"),
             ("python", vec!["python3"], "absolute path"),
             ("find-links", vec!["/a b"], "whitespace"),
+            ("restart", vec![], "needs the program"),
+            ("restart", vec!["-x"], "not a command"),
+            ("health-url", vec!["ftp://h/x"], "not an http"),
+            ("health-url", vec!["http://u:p@h/x"], "credentials"),
+            ("health-timeout", vec!["0"], "1 to 3600"),
+            ("health-timeout", vec!["soon"], "1 to 3600"),
         ] {
             let err = st.set(key, &s(&args)).unwrap_err().to_string();
             assert!(err.contains(want), "{key} {args:?}: {err}");
@@ -499,6 +569,12 @@ mod tests {
         // A trailing newline is trimmed, not stored.
         st.set("python", &s(&["3.12\n"])).unwrap();
         assert_eq!(st.text("python").as_deref(), Some("3.12"));
+        // Activation settings are not hashed and not uv options.
+        st.set("restart", &s(&["systemctl", "restart", "cosmoserver"]))
+            .unwrap();
+        st.set("health-timeout", &s(&["30"])).unwrap();
+        assert!(!st.hashed().contains_key("restart"));
+        assert_eq!(st.uv_args(), s(&["--python", "3.12"]));
     }
 
     #[test]

@@ -128,7 +128,13 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
         .env("PYTHONPYCACHEPREFIX", ctx.dirs.pycache());
     Ok(Launch {
         cmd,
-        record: RunRecord::for_this_process(Some(number), Some(generation.hash.clone()), &bundle),
+        record: RunRecord::for_this_process(
+            Some(number),
+            Some(generation.hash.clone()),
+            &bundle,
+            &opts.host,
+            opts.port,
+        ),
         dir: bundle,
     })
 }
@@ -161,7 +167,7 @@ fn clean(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
         .env("PYTHONPYCACHEPREFIX", ctx.dirs.pycache());
     Ok(Launch {
         cmd,
-        record: RunRecord::for_this_process(None, None, &server.root),
+        record: RunRecord::for_this_process(None, None, &server.root, &opts.host, opts.port),
         dir: server.root.clone(),
     })
 }
