@@ -131,7 +131,7 @@ impl Store {
         crate::fault::point("after-uv-sync");
         let site = site_packages(&dir)?;
         write_pth(&dir, &site)?;
-        let python = venv_python(&dir)?;
+        let (python, uv_version) = venv_python(&dir)?;
         let mut plugins = resolved_plugins(&dir, &spec.plugins)?;
         let failures = super::plugin_checks::check_all(&dir, &site, &mut plugins, reporter);
         if !failures.is_empty() {
@@ -143,7 +143,8 @@ impl Store {
             hash: hash.clone(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            uv_version: uv.version()?,
+            uv_version,
+
             inputs: Inputs::V2(inputs),
             python,
             plugins,
@@ -183,7 +184,8 @@ pub fn site_packages(bundle: &Path) -> Result<PathBuf> {
 }
 
 /// The interpreter uv put in the bundle's venv, from `.venv/pyvenv.cfg`.
-fn venv_python(bundle: &Path) -> Result<PythonInfo> {
+/// The interpreter, and the uv version that made the venv (its `uv = X` line; no uv call).
+fn venv_python(bundle: &Path) -> Result<(PythonInfo, String)> {
     let cfg_path = bundle.join(".venv/pyvenv.cfg");
     let cfg = fs::read_to_string(&cfg_path)?;
     let value = |key: &str| {
@@ -196,12 +198,14 @@ fn venv_python(bundle: &Path) -> Result<PythonInfo> {
         path: cfg_path.clone(),
         reason: format!("no `{key}` in the venv's configuration"),
     };
-    Ok(PythonInfo {
+    let python = PythonInfo {
         home: value("home").ok_or_else(|| missing("home"))?,
         version: value("version_info")
             .or_else(|| value("version"))
             .ok_or_else(|| missing("version_info"))?,
-    })
+    };
+    let uv = value("uv").map_or_else(|| "uv (unknown version)".to_string(), |v| format!("uv {v}"));
+    Ok((python, uv))
 }
 
 /// Writes the `.pth` that puts `<bundle>/src` (the linked server sources) on the path.

@@ -34,12 +34,6 @@ impl Uv {
             .ok_or(Error::UvMissing)
     }
 
-    /// `uv --version`, e.g. `uv 0.13.9`.
-    pub fn version(&self) -> Result<String> {
-        let out = self.run(&["--version".into()])?;
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-
     /// `uv lock` in `project` with the settings' `options`; a resolution failure becomes
     /// [`Error::Conflict`].
     pub fn lock(&self, project: &Path, options: &[String]) -> Result<()> {
