@@ -23,6 +23,10 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
+    /// Colour `error:`, `warning:` and `hint:` on stderr: auto (a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value_t = clap::ColorChoice::Auto)]
+    pub color: clap::ColorChoice,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,6 +57,11 @@ pub enum Command {
     /// Work with cosmo.json plugin manifests.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Print a shell completion script (bash: `source <(cosmo-bundle completions bash)`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -94,8 +94,54 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Every error `kind` with its exit code and meaning: the list README.md and the JSON
+/// Schemas in docs/json/ publish. A new kind is added here, with its README row.
+pub const KINDS: &[(&str, i32, &str)] = &[
+    (
+        "bad_input",
+        exit::BAD_INPUT,
+        "bad arguments (usage errors too), server repository, manifest, or state for the command",
+    ),
+    (
+        "not_found",
+        exit::BAD_INPUT,
+        "no such plugin record or generation",
+    ),
+    (
+        "already_exists",
+        exit::BAD_INPUT,
+        "a plugin record for that distribution already exists",
+    ),
+    (
+        "conflict",
+        exit::CONFLICT,
+        "uv found no solution for the plugin set",
+    ),
+    (
+        "plugin_check",
+        exit::PLUGIN_CHECK,
+        "a plugin failed its checks in the built bundle",
+    ),
+    (
+        "lock_timeout",
+        exit::LOCK_TIMEOUT,
+        "another command held the data directory's lock too long",
+    ),
+    (
+        "uv_failed",
+        exit::UV_FAILED,
+        "uv failed for another reason (network, build, invalid project)",
+    ),
+    ("uv_missing", exit::UV_MISSING, "uv is not installed"),
+    (
+        "internal",
+        exit::INTERNAL,
+        "I/O error, corrupt store or database",
+    ),
+];
+
 /// Why one plugin cannot go into a bundle.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct PluginFailure {
     /// Normalised distribution name.
     pub name: String,
@@ -186,5 +232,48 @@ impl Error {
             Error::UvMissing => "uv_missing",
             Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => "internal",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_a_published_kind_with_its_exit_code() {
+        let errors = [
+            Error::input("m", "h"),
+            Error::not_found("m", "h"),
+            Error::already_exists("m", "h"),
+            Error::Conflict {
+                explanation: "e".into(),
+            },
+            Error::PluginCheck { failures: vec![] },
+            Error::LockTimeout {
+                path: "lock".into(),
+                seconds: 1,
+            },
+            Error::UvFailed {
+                command: "uv".into(),
+                status: "exit code 2".into(),
+                stderr: String::new(),
+            },
+            Error::UvMissing,
+            Error::Io(std::io::Error::other("x")),
+            Error::Corrupt {
+                path: "p".into(),
+                reason: "r".into(),
+            },
+        ];
+        for err in &errors {
+            let row = KINDS.iter().find(|(kind, _, _)| *kind == err.kind());
+            assert_eq!(row.map(|r| r.1), Some(err.exit_code()), "{err:?}");
+        }
+        let kinds: std::collections::BTreeSet<_> = errors.iter().map(Error::kind).collect();
+        assert_eq!(
+            kinds.len(),
+            KINDS.len(),
+            "a kind in KINDS that no error has"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Commands: take the parsed arguments, call one operation, print its output.
 
 pub mod build;
+pub mod completions;
 pub mod config;
 pub mod discover;
 pub mod generations;

@@ -40,6 +40,7 @@ pub fn exec(ctx: &Context, mut launch: Launch) -> Error {
         "starting CosmoServer from {}",
         launch.dir.display()
     ));
+    ctx.reporter.finish();
     let err = launch.cmd.exec();
     let _ = fs_err::remove_file(ctx.dirs.run().join(format!("{}.json", launch.record.pid)));
     crate::fs::with_path(err, Path::new(launch.cmd.get_program())).into()

@@ -2,17 +2,24 @@
 //! `--json` and rendered as text otherwise, and the one [`Printer`] that decides which.
 //!
 //! These structs are the JSON contract: a field is only ever added, never renamed or
-//! removed.
+//! removed. Their JSON Schemas in docs/json/ are generated from them (`schema.rs`).
 
+pub mod schema;
 mod text;
 
 use crate::error::Error;
 use crate::plugins::PluginRecord;
 use crate::plugins::cosmo_json::CosmoManifest;
+use crate::report::{Label, eprint_labelled};
 use crate::store::bundle::BundlePlugin;
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
+
+/// The version of the JSON contract, in every schema of docs/json/ as `x-schema-version`.
+/// Adding a field keeps it; removing, renaming or retyping one raises it.
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// Output that can be printed as text or as JSON.
 pub trait Render: Serialize {
@@ -24,54 +31,75 @@ pub trait Render: Serialize {
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     pub json: bool,
+    /// Whether `error:` and `hint:` on stderr are coloured (never stdout).
+    pub color: bool,
 }
 
 impl Printer {
     /// Prints `value`. A closed pipe (`| head`) is not an error: the command's work is done.
     pub fn print(&self, value: &impl Render) -> crate::error::Result<()> {
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
-        let written = if self.json {
-            serde_json::to_writer_pretty(&mut out, value)
-                .map_err(std::io::Error::from)
-                .and_then(|()| writeln!(out))
-        } else {
-            value.text(&mut out)
-        };
-        match written.and_then(|()| out.flush()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-            _ => Ok(()),
-        }
+        let json = self.json;
+        write_stdout(|out| {
+            if json {
+                serde_json::to_writer_pretty(&mut *out, value)?;
+                writeln!(out)
+            } else {
+                value.text(out)
+            }
+        })
     }
 
     /// Prints an error: as a JSON object on stdout under `--json`, and always on stderr.
     pub fn error(&self, err: &Error) {
+        self.error_json(err);
+        eprint_labelled(Label::Error, self.color, &err.to_string());
+        if let Some(hint) = err.hint() {
+            eprint_labelled(Label::Hint, self.color, &hint);
+        }
+    }
+
+    /// Prints an error as a JSON object on stdout, under `--json` only.
+    pub fn error_json(&self, err: &Error) {
         if self.json {
             let body = ErrorOutput::from(err);
-            if let Ok(text) = serde_json::to_string_pretty(&body) {
-                let _ = writeln!(std::io::stdout(), "{text}");
-            }
-        }
-        let _ = writeln!(std::io::stderr(), "error: {err}");
-        if let Some(hint) = err.hint() {
-            let _ = writeln!(std::io::stderr(), "hint: {hint}");
+            let _ = write_stdout(|out| {
+                serde_json::to_writer_pretty(&mut *out, &body)?;
+                writeln!(out)
+            });
         }
     }
 }
 
+/// Writes on stdout through a buffer. A closed pipe (`| head`) is not an error: the
+/// command's work is done.
+fn write_stdout(
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> crate::error::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// `{"error": {...}}`: what every command prints under `--json` when it fails.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ErrorOutput {
     pub error: ErrorBody,
 }
 
 /// The error object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ErrorBody {
-    /// Stable machine-readable kind (`bad_input`, `not_found`, `conflict`, ...).
+    /// Stable machine-readable kind; the exit code follows from it (README.md, "Exit codes").
+    #[schemars(schema_with = "schema::error_kind")]
     pub kind: &'static str,
+    /// What went wrong (may span several lines: uv's explanation of a conflict).
     pub message: String,
+    /// How to fix it, when there is something to say.
     pub hint: Option<String>,
+    /// The process's exit code.
     pub exit_code: i32,
     /// The plugins that failed their checks (kind `plugin_check`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -97,7 +125,7 @@ impl From<&Error> for ErrorOutput {
 }
 
 /// `plugin add|show|update|remove`: one record, and what was done to it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RecordOutput {
     /// `recorded`, `shown`, `updated` or `removed`.
     #[serde(skip)]
@@ -107,12 +135,12 @@ pub struct RecordOutput {
 }
 
 /// `plugin list`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct RecordList(pub Vec<PluginRecord>);
 
 /// `build`: what it did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct BuildOutput {
     pub hash: String,
     /// The new generation; null when the current generation already has this set.
@@ -129,7 +157,7 @@ pub struct BuildOutput {
 }
 
 /// One generation as `generations` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct GenerationOutput {
     pub number: u32,
     pub hash: String,
@@ -142,12 +170,12 @@ pub struct GenerationOutput {
 }
 
 /// `generations`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct GenerationList(pub Vec<GenerationOutput>);
 
 /// `switch` and `rollback`: the generation now current, and the one before.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ActivationOutput {
     pub current: u32,
     pub previous: Option<u32>,
@@ -174,7 +202,7 @@ pub struct SettingOutput {
 }
 
 /// `manifest check`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ManifestOutput {
     pub path: PathBuf,
     pub valid: bool,
@@ -182,7 +210,7 @@ pub struct ManifestOutput {
 }
 
 /// `discover`: what a scan of the plugins directory found, added and rejected.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, JsonSchema)]
 pub struct DiscoverOutput {
     pub found: Vec<Found>,
     pub added: Vec<PluginRecord>,
@@ -190,7 +218,7 @@ pub struct DiscoverOutput {
 }
 
 /// A plugin directory with a valid manifest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Found {
     pub path: PathBuf,
     pub distribution: String,
@@ -202,8 +230,16 @@ pub struct Found {
 }
 
 /// A manifest that was refused.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Rejected {
     pub path: PathBuf,
     pub reason: String,
+}
+
+/// `completions SHELL`: the script (as is in text mode).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CompletionsOutput {
+    /// `bash`, `zsh`, `fish`, `elvish` or `powershell`.
+    pub shell: String,
+    pub script: String,
 }

@@ -196,3 +196,9 @@ impl Render for SettingOutput {
         }
     }
 }
+
+impl Render for CompletionsOutput {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        out.write_all(self.script.as_bytes())
+    }
+}

@@ -12,7 +12,7 @@ pub const MAX_BYTES: u64 = 1024 * 1024;
 
 /// A validated `cosmo.json`. Unknown fields are refused, so a misspelled field is an error
 /// rather than silently ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CosmoManifest {
     pub name: String,

@@ -122,12 +122,12 @@ impl Store {
                     "resolving {} plugin(s) with uv lock",
                     spec.plugins.len()
                 ));
-                uv.lock(&dir, &spec.uv_options)?;
+                uv.lock(&dir, &spec.uv_options, reporter)?;
             }
         }
         crate::fault::point("after-uv-lock");
         reporter.step("installing into the bundle's .venv with uv sync");
-        uv.sync(&dir, &spec.uv_options)?;
+        uv.sync(&dir, &spec.uv_options, reporter)?;
         crate::fault::point("after-uv-sync");
         let site = site_packages(&dir)?;
         write_pth(&dir, &site)?;

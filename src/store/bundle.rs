@@ -39,7 +39,7 @@ pub struct PythonInfo {
 }
 
 /// One plugin of a bundle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BundlePlugin {
     /// Normalised distribution name.
     pub name: String,

@@ -37,7 +37,7 @@ pub fn check(spec: &BundleSpec, dirs: &DataDir, uv: &Uv, reporter: &dyn Reporter
         "checking {} plugin(s) for conflicts with uv lock",
         spec.plugins.len()
     ));
-    uv.lock(project.path(), &spec.uv_options)?;
+    uv.lock(project.path(), &spec.uv_options, reporter)?;
     let lock = fs::read(project.path().join("uv.lock"))?;
     let target = dirs.resolved_lock(hash);
     fs::create_dir_all(target.parent().expect("has a parent"))?;

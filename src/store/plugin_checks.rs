@@ -40,7 +40,7 @@ pub fn check_all(
     let timeout = import_timeout();
     let mut failures = Vec::new();
     for plugin in plugins.iter_mut() {
-        reporter.step(&format!("checking plugin {}", plugin.name));
+        reporter.plugin_check(&plugin.name);
         let result = find_manifest(site, &plugin.name).and_then(|(path, dir)| {
             let m = manifest::load(&path, &dir).map_err(|e| e.to_string())?;
             let (module, class) = m.module_and_class();

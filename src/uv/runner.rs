@@ -1,9 +1,11 @@
 //! Running uv: never through a shell, with its command line, exit status and stderr kept.
 
 use crate::error::{Error, Result};
+use crate::report::Reporter;
 use std::ffi::OsString;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 /// The first line of uv's stderr when resolution has no solution.
 const NO_SOLUTION: &str = "No solution found when resolving dependencies";
@@ -35,19 +37,20 @@ impl Uv {
     }
 
     /// `uv lock` in `project` with the settings' `options`; a resolution failure becomes
-    /// [`Error::Conflict`].
-    pub fn lock(&self, project: &Path, options: &[String]) -> Result<()> {
-        self.project_command("lock", project, options, &[])
+    /// [`Error::Conflict`]. uv's progress lines go to `reporter` as they come.
+    pub fn lock(&self, project: &Path, options: &[String], reporter: &dyn Reporter) -> Result<()> {
+        self.project_command("lock", project, options, &[], reporter)
     }
 
     /// `uv sync --locked --no-install-project` in `project` (the server is not a package of
     /// the bundle: its sources are linked in and put on the path by a `.pth` file).
-    pub fn sync(&self, project: &Path, options: &[String]) -> Result<()> {
+    pub fn sync(&self, project: &Path, options: &[String], reporter: &dyn Reporter) -> Result<()> {
         self.project_command(
             "sync",
             project,
             options,
             &["--locked", "--no-install-project"],
+            reporter,
         )
     }
 
@@ -57,6 +60,7 @@ impl Uv {
         project: &Path,
         options: &[String],
         extra: &[&str],
+        reporter: &dyn Reporter,
     ) -> Result<()> {
         let mut args: Vec<OsString> = vec![
             verb.into(),
@@ -68,10 +72,10 @@ impl Uv {
         ];
         args.extend(extra.iter().map(OsString::from));
         args.extend(options.iter().map(OsString::from));
-        self.run(&args).map(drop)
+        self.run(&args, Some(reporter)).map(drop)
     }
 
-    fn run(&self, args: &[OsString]) -> Result<Output> {
+    fn run(&self, args: &[OsString], reporter: Option<&dyn Reporter>) -> Result<Output> {
         super::env::ensure_config_home(&self.config_home)?;
         let mut cmd = crate::process::child(&self.path);
         cmd.args(args).stdin(std::process::Stdio::null());
@@ -81,7 +85,7 @@ impl Uv {
             .map(|a| a.to_string_lossy())
             .collect::<Vec<_>>()
             .join(" ");
-        let out = cmd.output().map_err(|e| {
+        let out = output_reporting(&mut cmd, reporter).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::UvMissing
             } else {
@@ -113,6 +117,47 @@ impl Uv {
             stderr,
         })
     }
+}
+
+/// Runs `cmd` as [`Command::output`] does, and passes each line of its stderr to
+/// `reporter` as soon as it is written; stderr is still captured whole.
+fn output_reporting(cmd: &mut Command, reporter: Option<&dyn Reporter>) -> std::io::Result<Output> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
+    std::thread::scope(|scope| {
+        // stdout is read meanwhile, so that a full stdout pipe cannot stall uv.
+        let stdout = scope.spawn(move || {
+            let mut buf = Vec::new();
+            stdout.read_to_end(&mut buf).map(|_| buf)
+        });
+        let mut captured = Vec::new();
+        let read = loop {
+            let start = captured.len();
+            match stderr.read_until(b'\n', &mut captured) {
+                Ok(0) => break Ok(()),
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&captured[start..]);
+                    if let Some(reporter) = reporter
+                        && !line.trim().is_empty()
+                    {
+                        reporter.detail(line.trim());
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        let status = child.wait()?;
+        let stdout = stdout
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        read?;
+        Ok(Output {
+            status,
+            stdout,
+            stderr: captured,
+        })
+    })
 }
 
 fn is_executable(path: &Path) -> bool {
