@@ -128,8 +128,8 @@ fn stderr_color(choice: clap::ColorChoice) -> bool {
 fn run(cli: Cli, out: Printer, color: bool) -> Result<()> {
     let reporter: Box<dyn report::Reporter> = if cli.json || cli.quiet {
         Box::new(report::WarningsOnly { color })
-    } else if std::io::stderr().is_terminal() {
-        Box::new(report::Spinner::new(color))
+    } else if let Some(spinner) = report::Spinner::on_terminal(color) {
+        Box::new(spinner)
     } else {
         Box::new(report::Stderr { color })
     };

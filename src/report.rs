@@ -94,6 +94,19 @@ impl Reporter for WarningsOnly {
     }
 }
 
+/// The spinner being drawn, if any.
+static DRAWN: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Clears the spinner, if one is drawn, so that what is written next (command output on
+/// stdout, an error) does not share its line.
+pub fn clear_progress() {
+    if let Ok(drawn) = DRAWN.lock()
+        && let Some(bar) = drawn.as_ref()
+    {
+        bar.finish_and_clear();
+    }
+}
+
 /// Draws a spinner on a terminal's stderr: each step stays as a line, and the spinner below
 /// shows the current step with the latest line of the tool it runs.
 pub struct Spinner {
@@ -103,19 +116,26 @@ pub struct Spinner {
 }
 
 impl Spinner {
-    /// A spinner that draws nothing until the first step.
-    pub fn new(color: bool) -> Spinner {
-        let bar =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    /// A spinner that draws nothing until the first step, or `None` when stderr is not a
+    /// terminal that can draw one (a pipe, a file, `TERM=dumb`).
+    pub fn on_terminal(color: bool) -> Option<Spinner> {
+        let target = indicatif::ProgressDrawTarget::stderr();
+        if target.is_hidden() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(None, target);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{spinner} {wide_msg}")
                 .expect("a valid template"),
         );
-        Spinner {
+        if let Ok(mut drawn) = DRAWN.lock() {
+            *drawn = Some(bar.clone());
+        }
+        Some(Spinner {
             bar,
             color,
             step: Mutex::new(String::new()),
-        }
+        })
     }
 
     fn current_step(&self) -> String {
@@ -128,8 +148,8 @@ impl Reporter for Spinner {
         if let Ok(mut step) = self.step.lock() {
             *step = message.to_string();
         }
-        self.bar.println(format!("  {message}"));
         self.bar.set_message(message.to_string());
+        self.bar.println(format!("  {message}"));
         if self.bar.is_finished() {
             self.bar.reset();
         }

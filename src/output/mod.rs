@@ -51,6 +51,7 @@ impl Printer {
 
     /// Prints an error: as a JSON object on stdout under `--json`, and always on stderr.
     pub fn error(&self, err: &Error) {
+        crate::report::clear_progress();
         self.error_json(err);
         eprint_labelled(Label::Error, self.color, &err.to_string());
         if let Some(hint) = err.hint() {
@@ -75,6 +76,7 @@ impl Printer {
 fn write_stdout(
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> crate::error::Result<()> {
+    crate::report::clear_progress();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match write(&mut out).and_then(|()| out.flush()) {

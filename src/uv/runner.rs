@@ -166,3 +166,63 @@ fn is_executable(path: &Path) -> bool {
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Records uv's lines, and answers the first one by creating `answer`.
+    struct Lines {
+        seen: RefCell<Vec<String>>,
+        answer: PathBuf,
+    }
+
+    impl Reporter for Lines {
+        fn step(&self, _message: &str) {}
+        fn warn(&self, _message: &str) {}
+        fn detail(&self, line: &str) {
+            self.seen.borrow_mut().push(line.to_string());
+            let _ = fs_err::write(&self.answer, "");
+        }
+    }
+
+    #[test]
+    fn stderr_lines_reach_the_reporter_while_the_process_runs_and_are_all_kept() {
+        // The child writes a line, then waits (10 s at most) for the reporter's answer:
+        // it succeeds only if its first line was passed on before it ended.
+        let dir = tempfile::tempdir().unwrap();
+        let lines = Lines {
+            seen: RefCell::new(Vec::new()),
+            answer: dir.path().join("answer"),
+        };
+        let script = r#"
+import os, sys, time
+print("Resolved 3 packages in 1ms", file=sys.stderr, flush=True)
+print("to stdout " * 20000)
+deadline = time.time() + 10
+while not os.path.exists(sys.argv[1]):
+    if time.time() > deadline:
+        sys.exit(9)
+    time.sleep(0.01)
+sys.stderr.write("\n  Installed 2 packages\nno final newline")
+"#;
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", script]).arg(&lines.answer);
+        let out = output_reporting(&mut cmd, Some(&lines)).unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            *lines.seen.borrow(),
+            [
+                "Resolved 3 packages in 1ms",
+                "Installed 2 packages",
+                "no final newline"
+            ]
+        );
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            "Resolved 3 packages in 1ms\n\n  Installed 2 packages\nno final newline"
+        );
+        assert_eq!(out.stdout.len(), "to stdout ".len() * 20000 + 1);
+    }
+}

@@ -10,7 +10,9 @@
 mod cli;
 mod common;
 mod crash;
+mod json;
 mod plugins;
 mod pypi;
 mod start;
+mod terminal;
 mod trust;
