@@ -68,35 +68,38 @@ fn parse(args: &[OsString]) -> Cli {
         Ok(cli) => return cli,
         Err(err) => err,
     };
-    use clap::error::ErrorKind::{
-        DisplayHelp, DisplayHelpOnMissingArgumentOrSubcommand, DisplayVersion,
-    };
+    use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
     if !json || matches!(err.kind(), DisplayHelp | DisplayVersion) {
         err.exit();
     }
-    let rendered = err.render().to_string();
-    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-    let (message, hint) = if err.kind() == DisplayHelpOnMissingArgumentOrSubcommand {
-        // clap shows the help: keep its usage line.
-        let usage = lines.find(|l| l.starts_with("Usage:")).unwrap_or_default();
-        let hint = format!("{usage}\nFor more information, try '--help'.");
-        ("a subcommand is missing".to_string(), hint)
-    } else {
-        let first = lines.next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
-        (message, lines.collect::<Vec<_>>().join("\n"))
-    };
-    let usage = Error::BadInput {
-        message,
-        hint: Some(hint).filter(|h| !h.is_empty()),
-    };
     let out = Printer {
         json: true,
         color: false,
     };
-    out.error_json(&usage);
+    out.error_json(&usage_error(&err));
     let _ = err.print();
     std::process::exit(error::exit::BAD_INPUT);
+}
+
+/// clap's error as a `bad_input` error: its first line, with the rest as the hint.
+fn usage_error(err: &clap::Error) -> Error {
+    let rendered = err.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let (message, hint) =
+        if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            // clap shows the help: keep its usage line.
+            let usage = lines.find(|l| l.starts_with("Usage:")).unwrap_or_default();
+            let hint = format!("{usage}\nFor more information, try '--help'.");
+            ("a subcommand is missing".to_string(), hint)
+        } else {
+            let first = lines.next().unwrap_or_default();
+            let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
+            (message, lines.collect::<Vec<_>>().join("\n"))
+        };
+    Error::BadInput {
+        message,
+        hint: Some(hint).filter(|h| !h.is_empty()),
+    }
 }
 
 /// The last `--color WHEN` among the options, for clap's own messages (help, usage errors).
