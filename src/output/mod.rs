@@ -189,15 +189,17 @@ pub struct ActivationOutput {
 }
 
 /// `config list|set|unset`: every setting that is set.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ConfigOutput {
     pub settings: Vec<SettingOutput>,
 }
 
 /// One setting (`config get`): its value (null when not set) and whether it is hashed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct SettingOutput {
     pub key: String,
+    /// A string, a boolean, a list of strings, or null when not set.
+    #[schemars(schema_with = "schema::setting_value")]
     pub value: serde_json::Value,
     /// Whether the setting decides what a bundle is (part of the bundle hash).
     pub hashed: bool,

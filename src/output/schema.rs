@@ -13,6 +13,14 @@ pub fn error_kind(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// The schema of a setting's value.
+pub fn setting_value(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": ["string", "boolean", "array", "null"],
+        "items": { "type": "string" },
+    })
+}
+
 /// Commands whose success prints no JSON (only their errors do): `start` becomes the server.
 #[cfg(test)]
 pub const NO_JSON_OUTPUT: &[&str] = &["start"];
@@ -23,53 +31,31 @@ pub const NO_JSON_OUTPUT: &[&str] = &["start"];
 pub fn all() -> Vec<(&'static str, Schema)> {
     use super::*;
     vec![
-        (
-            "error",
-            root::<ErrorOutput>("error", "every command, when it fails"),
-        ),
-        (
-            "plugin-add",
-            root::<RecordOutput>("plugin-add", "plugin add"),
-        ),
-        (
-            "plugin-list",
-            root::<RecordList>("plugin-list", "plugin list"),
-        ),
-        (
-            "plugin-show",
-            root::<RecordOutput>("plugin-show", "plugin show"),
-        ),
-        (
-            "plugin-update",
-            root::<RecordOutput>("plugin-update", "plugin update"),
-        ),
-        (
-            "plugin-remove",
-            root::<RecordOutput>("plugin-remove", "plugin remove"),
-        ),
-        ("build", root::<BuildOutput>("build", "build")),
-        (
-            "generations",
-            root::<GenerationList>("generations", "generations"),
-        ),
-        ("switch", root::<ActivationOutput>("switch", "switch")),
-        ("rollback", root::<ActivationOutput>("rollback", "rollback")),
-        ("discover", root::<DiscoverOutput>("discover", "discover")),
-        (
-            "manifest-check",
-            root::<ManifestOutput>("manifest-check", "manifest check"),
-        ),
-        (
-            "completions",
-            root::<CompletionsOutput>("completions", "completions"),
-        ),
+        root::<ErrorOutput>("error"),
+        root::<RecordOutput>("plugin-add"),
+        root::<RecordList>("plugin-list"),
+        root::<RecordOutput>("plugin-show"),
+        root::<RecordOutput>("plugin-update"),
+        root::<RecordOutput>("plugin-remove"),
+        root::<BuildOutput>("build"),
+        root::<ConfigOutput>("config-list"),
+        root::<SettingOutput>("config-get"),
+        root::<ConfigOutput>("config-set"),
+        root::<ConfigOutput>("config-unset"),
+        root::<GenerationList>("generations"),
+        root::<ActivationOutput>("switch"),
+        root::<ActivationOutput>("rollback"),
+        root::<DiscoverOutput>("discover"),
+        root::<ManifestOutput>("manifest-check"),
+        root::<CompletionsOutput>("completions"),
     ]
 }
 
-/// The root schema of `T` for one file, with its version and title. Objects do not refuse
-/// unknown properties: a later version of the same `x-schema-version` may add fields.
+/// The root schema of `T` for the file `<stem>.schema.json`, with its version and title.
+/// Objects do not refuse unknown properties: a later version of the same
+/// `x-schema-version` may add fields.
 #[cfg(test)]
-fn root<T: schemars::JsonSchema>(stem: &str, what: &str) -> Schema {
+fn root<T: schemars::JsonSchema>(stem: &'static str) -> (&'static str, Schema) {
     // The shape as written (a field skipped when empty is not required; a null one is).
     let generator = schemars::generate::SchemaSettings::default()
         .for_serialize()
@@ -77,7 +63,7 @@ fn root<T: schemars::JsonSchema>(stem: &str, what: &str) -> Schema {
     let schema = generator.into_root_schema_for::<T>();
     let title = match stem {
         "error" => "cosmo-bundle --json: the error object".to_string(),
-        _ => format!("cosmo-bundle {what} --json"),
+        _ => format!("cosmo-bundle {} --json", stem.replace('-', " ")),
     };
     let mut value = schema.as_value().clone();
     allow_unknown_properties(&mut value);
@@ -88,7 +74,7 @@ fn root<T: schemars::JsonSchema>(stem: &str, what: &str) -> Schema {
     ordered.insert("title".into(), title.into());
     map.remove("title");
     ordered.append(map);
-    Schema::from(ordered)
+    (stem, Schema::from(ordered))
 }
 
 /// Drops every `"additionalProperties": false`.

@@ -141,6 +141,32 @@ fn every_command_prints_json_that_matches_its_published_schema() {
         "bad_input",
     );
 
+    // Settings, in a data directory of their own.
+    let conf = Env::new();
+    c.ok(&conf, "config-list", &["config", "list"]);
+    let set = c.ok(
+        &conf,
+        "config-set",
+        &["config", "set", "find-links", "/srv/a", "/srv/b"],
+    );
+    assert_eq!(
+        set["settings"][0]["value"],
+        serde_json::json!(["/srv/a", "/srv/b"])
+    );
+    c.ok(&conf, "config-set", &["config", "set", "no-index", "true"]);
+    let got = c.ok(&conf, "config-get", &["config", "get", "no-index"]);
+    assert_eq!(got["value"], true);
+    c.ok(&conf, "config-unset", &["config", "unset", "no-index"]);
+    let unset = c.ok(&conf, "config-get", &["config", "get", "no-index"]);
+    assert!(unset["value"].is_null());
+    c.fails(&conf, &["config", "get", "nope"], 2, "bad_input");
+    c.fails(
+        &conf,
+        &["config", "set", "no-index", "maybe"],
+        2,
+        "bad_input",
+    );
+
     // Records.
     let added = c.ok(
         &env,
