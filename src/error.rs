@@ -105,7 +105,7 @@ pub const KINDS: &[(&str, i32, &str)] = &[
     (
         "not_found",
         exit::BAD_INPUT,
-        "no such plugin record or generation",
+        "no such plugin record or generation, or no such package or version on the index",
     ),
     (
         "already_exists",
@@ -125,12 +125,17 @@ pub const KINDS: &[(&str, i32, &str)] = &[
     (
         "lock_timeout",
         exit::LOCK_TIMEOUT,
-        "another command held the data directory's lock too long",
+        "another command held the data directory's lock too long, or the server cosmo.db's write lock",
     ),
     (
         "uv_failed",
         exit::UV_FAILED,
         "uv failed for another reason (network, build, invalid project)",
+    ),
+    (
+        "git_failed",
+        exit::UV_FAILED,
+        "git failed for a git plugin (unreachable repository, unknown ref)",
     ),
     ("uv_missing", exit::UV_MISSING, "uv is not installed"),
     (
@@ -257,6 +262,20 @@ mod tests {
                 command: "uv".into(),
                 status: "exit code 2".into(),
                 stderr: String::new(),
+            },
+            Error::GitFailed {
+                command: "git ls-remote".into(),
+                status: "exit code 128".into(),
+                stderr: String::new(),
+            },
+            Error::PackageNotFound {
+                name: "n".into(),
+                version: "1".into(),
+                explanation: String::new(),
+            },
+            Error::DbBusy {
+                path: "cosmo.db".into(),
+                seconds: 1,
             },
             Error::UvMissing,
             Error::Io(std::io::Error::other("x")),

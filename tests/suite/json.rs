@@ -239,10 +239,28 @@ fn every_command_prints_json_that_matches_its_published_schema() {
     c.fails(
         &env,
         &["plugin", "add", "garage-door", "--version", "9.9.9"],
+        2,
+        "not_found",
+    );
+    c.fails(
+        &env,
+        &["plugin", "add", "legacy-thermostat", "--version", "1.0.0"],
         3,
         "conflict",
     );
-    c.ok(&env, "plugin-remove", &["plugin", "remove", "garage-door"]);
+    c.ok(
+        &env,
+        "plugin-remove",
+        &["plugin", "remove", "legacy-thermostat"],
+    );
+    let missing_repo = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/none.git", missing_repo.path().display());
+    c.fails(
+        &env,
+        &["plugin", "add", "hue-lights", "--git", &url],
+        6,
+        "git_failed",
+    );
     c.ok(
         &env,
         "plugin-add",
