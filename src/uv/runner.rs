@@ -72,10 +72,10 @@ impl Uv {
         ];
         args.extend(extra.iter().map(OsString::from));
         args.extend(options.iter().map(OsString::from));
-        self.run(&args, Some(reporter)).map(drop)
+        self.run(&args, reporter).map(drop)
     }
 
-    fn run(&self, args: &[OsString], reporter: Option<&dyn Reporter>) -> Result<Output> {
+    fn run(&self, args: &[OsString], reporter: &dyn Reporter) -> Result<Output> {
         super::env::ensure_config_home(&self.config_home)?;
         let mut cmd = crate::process::child(&self.path);
         cmd.args(args).stdin(std::process::Stdio::null());
@@ -121,7 +121,7 @@ impl Uv {
 
 /// Runs `cmd` as [`Command::output`] does, and passes each line of its stderr to
 /// `reporter` as soon as it is written; stderr is still captured whole.
-fn output_reporting(cmd: &mut Command, reporter: Option<&dyn Reporter>) -> std::io::Result<Output> {
+fn output_reporting(cmd: &mut Command, reporter: &dyn Reporter) -> std::io::Result<Output> {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
@@ -138,9 +138,7 @@ fn output_reporting(cmd: &mut Command, reporter: Option<&dyn Reporter>) -> std::
                 Ok(0) => break Ok(()),
                 Ok(_) => {
                     let line = String::from_utf8_lossy(&captured[start..]);
-                    if let Some(reporter) = reporter
-                        && !line.trim().is_empty()
-                    {
+                    if !line.trim().is_empty() {
                         reporter.detail(line.trim());
                     }
                 }
@@ -209,7 +207,7 @@ sys.stderr.write("\n  Installed 2 packages\nno final newline")
 "#;
         let mut cmd = Command::new("python3");
         cmd.args(["-c", script]).arg(&lines.answer);
-        let out = output_reporting(&mut cmd, Some(&lines)).unwrap();
+        let out = output_reporting(&mut cmd, &lines).unwrap();
         assert_eq!(out.status.code(), Some(0));
         assert_eq!(
             *lines.seen.borrow(),
