@@ -8,6 +8,8 @@
 //! was started by, and then becomes `PROGRAM` (exec keeps the death signal).
 
 use std::ffi::{OsStr, OsString};
+use std::io::Write;
+
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -52,7 +54,11 @@ pub fn trampoline() {
         std::process::exit(127);
     }
     let err = Command::new(&program).args(rest).exec();
-    eprintln!("error: cannot run {}: {err}", program.to_string_lossy());
+    let _ = writeln!(
+        std::io::stderr(),
+        "error: cannot run {}: {err}",
+        program.to_string_lossy()
+    );
     std::process::exit(if err.kind() == std::io::ErrorKind::NotFound {
         127
     } else {
