@@ -105,23 +105,55 @@ fn validate(m: &CosmoManifest) -> std::result::Result<(), String> {
         ));
     }
     if let Some(prefix) = &m.url_prefix {
-        if !prefix.starts_with('/') {
-            return Err(format!(
-                "field `url_prefix`: {prefix:?} must start with '/'"
-            ));
+        check_url_prefix(prefix).map_err(|e| format!("field `url_prefix`: {prefix:?} {e}"))?;
+    }
+    Ok(())
+}
+
+/// The longest `url_prefix` accepted, in characters (all ASCII).
+pub const MAX_URL_PREFIX: usize = 200;
+
+/// Checks that `prefix` is a plain path FastAPI can mount a router under: `/` followed by
+/// one or more segments separated by `/`, each made only of the URL-unreserved characters
+/// `A-Z a-z 0-9 - . _ ~` and neither `.` nor `..`; no trailing `/`; at most
+/// [`MAX_URL_PREFIX`] bytes. The error completes "field `url_prefix`: PREFIX ...".
+pub fn check_url_prefix(prefix: &str) -> std::result::Result<(), String> {
+    let Some(path) = prefix.strip_prefix('/') else {
+        return Err("must start with '/'".into());
+    };
+    if path.is_empty() {
+        return Err(
+            "must name a path below '/' (to mount at the root, leave url_prefix out)".into(),
+        );
+    }
+    if path.ends_with('/') {
+        return Err("must not end with '/'".into());
+    }
+    for segment in path.split('/') {
+        if segment.is_empty() {
+            return Err("must not contain an empty segment ('//')".into());
         }
-        if prefix.split('/').any(|seg| seg == ".." || seg == ".") {
-            return Err(format!(
-                "field `url_prefix`: {prefix:?} must not contain '..' or '.' segments"
-            ));
+        if segment == "." || segment == ".." {
+            return Err("must not contain '.' or '..' segments".into());
         }
-        if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if let Some(c) = segment.chars().find(|c| !is_unreserved(*c)) {
             return Err(format!(
-                "field `url_prefix`: {prefix:?} must not contain whitespace"
+                "must not contain {c:?}: each segment may only use the URL-unreserved characters A-Z a-z 0-9 - . _ ~"
             ));
         }
     }
+    if prefix.len() > MAX_URL_PREFIX {
+        return Err(format!(
+            "is {} characters long; a url_prefix may have at most {MAX_URL_PREFIX}",
+            prefix.len()
+        ));
+    }
     Ok(())
+}
+
+/// A URL-unreserved character (RFC 3986, section 2.3).
+fn is_unreserved(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
 }
 
 /// An ASCII Python identifier that is not a keyword.
@@ -141,7 +173,7 @@ fn is_identifier(s: &str) -> bool {
 fn invalid(path: &Path, reason: String) -> Error {
     Error::input(
         format!("{}: {reason}", path.display()),
-        "a cosmo.json needs string fields name, version, plugin_class (module.ClassName) and description, and may have url_prefix (starting with '/')",
+        "a cosmo.json needs string fields name, version, plugin_class (module.ClassName) and description, and may have url_prefix (a path such as /zigbee or /my-plugin/v1: segments of A-Z a-z 0-9 - . _ ~, no trailing '/')",
     )
 }
 
@@ -200,7 +232,7 @@ mod tests {
             ),
             (with("url_prefix", "\"zigbee\""), "must start with '/'"),
             (with("url_prefix", "\"/a/../b\""), "'..'"),
-            (with("url_prefix", "\"/a b\""), "whitespace"),
+            (with("url_prefix", "\"/a b\""), "must not contain ' '"),
             (with("url_prefix", "5"), "invalid type"),
             ("{not json".into(), "invalid manifest"),
             ("[]".into(), "invalid manifest"),
@@ -219,6 +251,48 @@ mod tests {
             "x".repeat(MAX_BYTES as usize)
         );
         assert!(parse(huge.as_bytes()).unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn url_prefixes_are_plain_mountable_paths() {
+        for good in [
+            "/zigbee",
+            "/my-plugin/v1",
+            "/a.b_c~d/E-9",
+            "/..a",
+            &format!("/{}", "x".repeat(MAX_URL_PREFIX - 1)),
+        ] {
+            assert_eq!(check_url_prefix(good), Ok(()), "{good}");
+        }
+        for (bad, want) in [
+            ("zigbee", "must start with '/'"),
+            ("", "must start with '/'"),
+            ("/", "leave url_prefix out"),
+            ("/x/", "must not end with '/'"),
+            ("//evil", "empty segment"),
+            ("/a//b", "empty segment"),
+            ("/.", "'..'"),
+            ("/a/../b", "'..'"),
+            ("/a/./b", "'.' or '..'"),
+            ("/x?a=1", "must not contain '?'"),
+            ("/x#frag", "must not contain '#'"),
+            ("/a%2e", "must not contain '%'"),
+            ("/host:80", "must not contain ':'"),
+            ("/a b", "must not contain ' '"),
+            ("/tab\t", "must not contain '\\t'"),
+            ("/café", "must not contain 'é'"),
+            ("/a\\b", "must not contain '\\\\'"),
+        ] {
+            let err = check_url_prefix(bad).unwrap_err();
+            assert!(err.contains(want), "{bad:?}: got {err:?}, want {want:?}");
+        }
+        let long = format!("/{}", "x".repeat(MAX_URL_PREFIX));
+        assert!(check_url_prefix(&long).unwrap_err().contains("at most 200"));
+        let err = parse(with("url_prefix", "\"//evil\"").as_bytes()).unwrap_err();
+        assert!(
+            err.starts_with("field `url_prefix`: \"//evil\" must not contain an empty segment"),
+            "{err}"
+        );
     }
 
     #[test]
