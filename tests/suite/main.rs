@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod crash;
 mod json;
+mod plugin_checks;
 mod plugins;
 mod pypi;
 mod start;
