@@ -15,6 +15,8 @@ use crate::store::server::ServerRepo;
 pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
     let server = ctx.server()?;
     let store = ctx.store();
+    // Refused before anything is written, not when the checks run.
+    crate::store::plugin_checks::import_timeout()?;
     let (mut session, (spec, uv, new_pins)) = ctx.locked(|state| {
         // Git records the server wrote (or whose ref changed) get their commit pinned.
         let mut new_pins = Pins::new();

@@ -69,7 +69,7 @@ pub fn check_all(
             python: bundle.join(".venv/bin/python"),
             cwd: bundle.to_path_buf(),
             site: site.to_string_lossy().into_owned(),
-            timeout: import_timeout(),
+            timeout: import_timeout().unwrap_or(Duration::from_secs(DEFAULT_IMPORT_TIMEOUT_SECS)),
         };
         for (k, result) in workers.check(&jobs, reporter).into_iter().enumerate() {
             if let Err(reason) = result {
@@ -354,14 +354,19 @@ fn record_path_field(line: &str) -> String {
     }
 }
 
-fn import_timeout() -> Duration {
-    std::env::var("COSMO_IMPORT_TIMEOUT")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .map_or(
-            Duration::from_secs(DEFAULT_IMPORT_TIMEOUT_SECS),
-            Duration::from_secs,
-        )
+/// `COSMO_IMPORT_TIMEOUT` (whole seconds, at least 1), else the default; anything else is
+/// refused, as `COSMO_LOCK_TIMEOUT` is.
+pub fn import_timeout() -> crate::error::Result<Duration> {
+    match std::env::var("COSMO_IMPORT_TIMEOUT") {
+        Err(_) => Ok(Duration::from_secs(DEFAULT_IMPORT_TIMEOUT_SECS)),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+            _ => Err(crate::error::Error::input(
+                format!("COSMO_IMPORT_TIMEOUT={v:?} is not a number of seconds"),
+                "set it to a whole number of seconds such as 60, or unset it",
+            )),
+        },
+    }
 }
 
 #[cfg(test)]

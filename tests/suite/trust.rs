@@ -497,3 +497,16 @@ fn walk(root: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn an_invalid_import_timeout_is_refused_before_anything_is_written() {
+    let mut env = Env::new();
+    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+    let before = env.snapshot();
+    for bad in ["abc", "0", "-5", "1.5"] {
+        env.set("COSMO_IMPORT_TIMEOUT", bad);
+        let stderr = env.fails(&["build"], 2);
+        assert!(stderr.contains("COSMO_IMPORT_TIMEOUT"), "{bad}: {stderr}");
+        assert_eq!(env.snapshot(), before, "{bad}");
+    }
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -206,7 +206,7 @@ impl Workers {
             Err(e) => return not_started(format!("cannot create a temporary file: {e}")),
         };
         let spawned = stderr.try_clone().and_then(|err| {
-            Command::new(&self.python)
+            crate::process::child(&self.python)
                 .args(["-I", "-B", "-u", "-c", SCRIPT])
                 .current_dir(&self.cwd)
                 .stdin(Stdio::piped())
