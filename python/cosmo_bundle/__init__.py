@@ -1,0 +1,88 @@
+"""cosmo-bundle for Python: a client over the CLI's JSON, and the server's plugin loader.
+
+- :class:`Client` / :class:`AsyncClient` run the ``cosmo-bundle`` binary (installed by
+  this wheel) with ``--json`` and return typed values, or raise the typed errors of
+  :mod:`cosmo_bundle.errors`.
+- :func:`load_plugins` is the runtime contract: it loads the plugins of the active bundle
+  into a server and mounts their routes.
+"""
+
+from ._find_bin import find_cosmo_bundle_bin
+from .client import AsyncClient, Client, CommandTimeoutError
+from .errors import (
+    AlreadyExistsError,
+    BadInputError,
+    BinaryNotFoundError,
+    BundleError,
+    ConflictError,
+    CosmoBundleError,
+    InternalError,
+    LockTimeoutError,
+    NotFoundError,
+    PluginCheckError,
+    UnexpectedOutputError,
+    UvError,
+    UvMissingError,
+)
+from .loader import (
+    FailedPlugin,
+    LoadedPlugin,
+    LoadResult,
+    RouterHost,
+    bundle_dir,
+    current_bundle,
+    load_plugins,
+    read_bundle,
+)
+from .types import (
+    Activation,
+    BuildResult,
+    BundlePlugin,
+    DiscoverResult,
+    FoundPlugin,
+    Generation,
+    ManifestCheck,
+    PluginFailure,
+    PluginManifest,
+    PluginRecord,
+    RejectedPlugin,
+)
+
+__all__ = [
+    "Activation",
+    "AlreadyExistsError",
+    "AsyncClient",
+    "BadInputError",
+    "BinaryNotFoundError",
+    "BuildResult",
+    "BundleError",
+    "BundlePlugin",
+    "Client",
+    "CommandTimeoutError",
+    "ConflictError",
+    "CosmoBundleError",
+    "DiscoverResult",
+    "FailedPlugin",
+    "FoundPlugin",
+    "Generation",
+    "InternalError",
+    "LoadResult",
+    "LoadedPlugin",
+    "LockTimeoutError",
+    "ManifestCheck",
+    "NotFoundError",
+    "PluginCheckError",
+    "PluginFailure",
+    "PluginManifest",
+    "PluginRecord",
+    "RejectedPlugin",
+    "RouterHost",
+    "UnexpectedOutputError",
+    "UvError",
+    "UvMissingError",
+    "bundle_dir",
+    "current_bundle",
+    "find_cosmo_bundle_bin",
+    "load_plugins",
+    "read_bundle",
+]

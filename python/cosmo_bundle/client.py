@@ -1,0 +1,459 @@
+"""A client over cosmo-bundle's ``--json`` output: :class:`Client` and :class:`AsyncClient`.
+
+Every call runs the binary with an argument list (never through a shell) and ``--json``,
+parses stdout into the typed values of :mod:`cosmo_bundle.types`, and raises the
+exception of :mod:`cosmo_bundle.errors` that matches the error's kind when the command
+fails.
+
+:class:`Client` blocks while the command runs (a build runs uv, which can take minutes).
+In an asyncio server use :class:`AsyncClient`, whose calls wait for the process without
+blocking the event loop, or call :class:`Client` from a worker thread (FastAPI runs plain
+``def`` endpoints in its thread pool).
+
+Each command runs in its own process group. When a call is interrupted (a timeout, a
+cancelled task, ``KeyboardInterrupt``), the group (cosmo-bundle and the uv it runs) is
+terminated and the call re-raises; cosmo-bundle's crash safety leaves the data directory
+in its old state or its new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, Union
+
+from . import types as t
+from ._find_bin import find_cosmo_bundle_bin
+from .errors import (
+    BinaryNotFoundError,
+    CosmoBundleError,
+    UnexpectedOutputError,
+    error_from_output,
+)
+
+T = TypeVar("T")
+
+#: Seconds a terminated command gets to exit before it is killed.
+TERMINATE_GRACE = 5.0
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+
+class CommandTimeoutError(CosmoBundleError):
+    """The command ran longer than the client's ``timeout``; it was terminated."""
+
+    default_kind = "timeout"
+
+
+@dataclass(frozen=True)
+class _Call(Generic[T]):
+    """One command: its arguments after the global options, and how to parse its output."""
+
+    args: tuple[str, ...]
+    parse: Callable[[Any], T]
+
+
+def _raw(value: Any) -> Any:
+    return value
+
+
+def _add(name: str, version: str | None, git: str | None, rev: str | None) -> _Call[t.PluginRecord]:
+    args = ["plugin", "add"]
+    if version is not None:
+        args.append(f"--version={version}")
+    if git is not None:
+        args.append(f"--git={git}")
+    if rev is not None:
+        args.append(f"--rev={rev}")
+    return _Call((*args, "--", name), t.PluginRecord.from_json)
+
+
+def _list() -> _Call[list[t.PluginRecord]]:
+    return _Call(("plugin", "list"), t.records)
+
+
+def _show(plugin: str) -> _Call[t.PluginRecord]:
+    return _Call(("plugin", "show", "--", plugin), t.PluginRecord.from_json)
+
+
+def _update(plugin: str, version: str) -> _Call[t.PluginRecord]:
+    return _Call(("plugin", "update", f"--version={version}", "--", plugin), t.PluginRecord.from_json)
+
+
+def _remove(plugin: str) -> _Call[t.PluginRecord]:
+    return _Call(("plugin", "remove", "--", plugin), t.PluginRecord.from_json)
+
+
+def _build(switch: bool) -> _Call[t.BuildResult]:
+    args = ("build",) if switch else ("build", "--no-switch")
+    return _Call(args, t.BuildResult.from_json)
+
+
+def _switch(generation: int) -> _Call[t.Activation]:
+    return _Call(("switch", "--", str(int(generation))), t.Activation.from_json)
+
+
+def _rollback() -> _Call[t.Activation]:
+    return _Call(("rollback",), t.Activation.from_json)
+
+
+def _generations() -> _Call[list[t.Generation]]:
+    return _Call(("generations",), t.generations)
+
+
+def _discover() -> _Call[t.DiscoverResult]:
+    return _Call(("discover",), t.DiscoverResult.from_json)
+
+
+def _check_manifest(path: StrPath) -> _Call[t.ManifestCheck]:
+    return _Call(("manifest", "check", "--", os.fspath(path)), t.ManifestCheck.from_json)
+
+
+def _passthrough(*args: str) -> _Call[Any]:
+    return _Call(tuple(args), _raw)
+
+
+class _Base:
+    def __init__(
+        self,
+        binary: StrPath | None = None,
+        *,
+        data_dir: StrPath | None = None,
+        server_dir: StrPath | None = None,
+        python: str | None = None,
+        env: Mapping[str, str | None] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """A client of the cosmo-bundle at ``binary`` (default: :func:`find_cosmo_bundle_bin`).
+
+        ``data_dir``, ``server_dir`` and ``python`` become ``--data-dir``, ``--server`` and
+        ``--python``; unset, the binary reads ``COSMO_DATA_DIR``, ``COSMO_SERVER_DIR`` and
+        ``COSMO_PYTHON`` from the environment. ``env`` changes the environment the command
+        runs with (a value of None removes the variable). ``timeout`` (seconds) bounds
+        each call.
+        """
+        self._binary = None if binary is None else os.fspath(binary)
+        self.data_dir = None if data_dir is None else os.fspath(data_dir)
+        self.server_dir = None if server_dir is None else os.fspath(server_dir)
+        self.python = python
+        self.env: dict[str, str | None] = dict(env or {})
+        self.timeout = timeout
+
+    @property
+    def binary(self) -> str:
+        """The executable this client runs (found on first use when not given)."""
+        if self._binary is None:
+            self._binary = find_cosmo_bundle_bin()
+        return self._binary
+
+    def argv(self, args: Sequence[str]) -> builtins.list[str]:
+        """The full command line for ``cosmo-bundle ARGS`` with this client's options."""
+        argv = [self.binary, "--json"]
+        if self.data_dir is not None:
+            argv.append(f"--data-dir={self.data_dir}")
+        if self.server_dir is not None:
+            argv.append(f"--server={self.server_dir}")
+        if self.python is not None:
+            argv.append(f"--python={self.python}")
+        argv.extend(args)
+        return argv
+
+    def environ(self) -> dict[str, str] | None:
+        """The environment commands run with (None: this process's own)."""
+        if not self.env:
+            return None
+        merged = dict(os.environ)
+        for key, value in self.env.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        return merged
+
+    @staticmethod
+    def _finish(
+        call: _Call[T], argv: Sequence[str], returncode: int, stdout: bytes, stderr: bytes
+    ) -> T:
+        out = stdout.decode("utf-8", "replace")
+        err = stderr.decode("utf-8", "replace")
+        if returncode != 0:
+            raise error_from_output(returncode, out, err, argv)
+        try:
+            return call.parse(json.loads(out))
+        except ValueError as e:  # json.JSONDecodeError and types.OutputShapeError
+            raise UnexpectedOutputError(
+                f"`{' '.join(argv[1:])}` printed output that is not the expected JSON: {e}",
+                argv=argv,
+                stderr=err,
+                details={"stdout": out},
+            ) from e
+
+
+def _not_runnable(argv: Sequence[str], e: OSError) -> BinaryNotFoundError:
+    return BinaryNotFoundError(
+        f"cannot run {argv[0]}: {e.strerror or e}",
+        hint="install the wheel (`pip install cosmo-bundle`), or set COSMO_BUNDLE_BIN",
+        argv=argv,
+    )
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+class Client(_Base):
+    """Runs cosmo-bundle commands synchronously; see the module documentation."""
+
+    def run_json(self, *args: str) -> Any:
+        """Runs ``cosmo-bundle --json ARGS`` and returns its parsed JSON output."""
+        return self._call(_passthrough(*args))
+
+    def _call(self, call: _Call[T]) -> T:
+        argv = self.argv(call.args)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.environ(),
+                start_new_session=True,
+            )
+        except OSError as e:
+            raise _not_runnable(argv, e) from e
+        with proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired as e:
+                self._stop(proc)
+                raise CommandTimeoutError(
+                    f"`{' '.join(argv[1:])}` did not finish within {self.timeout}s; it was terminated",
+                    argv=argv,
+                ) from e
+            except BaseException:
+                self._stop(proc)
+                raise
+        return self._finish(call, argv, proc.returncode, stdout, stderr)
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[bytes]) -> None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=TERMINATE_GRACE)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.communicate()
+
+    # Plugin records.
+    def add(
+        self, name: str, *, version: str | None = None, git: str | None = None, rev: str | None = None
+    ) -> t.PluginRecord:
+        """``plugin add``: records a plugin (PENDING) after a conflict check with uv.
+
+        A PyPI plugin takes ``version``; a git plugin takes ``git`` (URL) and optionally
+        ``rev``. A conflict raises :class:`~cosmo_bundle.errors.ConflictError`, which
+        carries uv's explanation (the plugin is then recorded FAILED).
+        """
+        return self._call(_add(name, version, git, rev))
+
+    def list(self) -> builtins.list[t.PluginRecord]:
+        """``plugin list``: every record."""
+        return self._call(_list())
+
+    def show(self, plugin: str) -> t.PluginRecord:
+        """``plugin show``: one record, by id or name."""
+        return self._call(_show(plugin))
+
+    def update(self, plugin: str, version: str) -> t.PluginRecord:
+        """``plugin update``: changes the version the plugin will be built at."""
+        return self._call(_update(plugin, version))
+
+    def remove(self, plugin: str) -> t.PluginRecord:
+        """``plugin remove``: deletes a record; returns it as it was."""
+        return self._call(_remove(plugin))
+
+    # Bundles and generations.
+    def build(self, *, switch: bool = True) -> t.BuildResult:
+        """``build``: builds the wanted plugin set; makes it current unless ``switch=False``."""
+        return self._call(_build(switch))
+
+    def switch(self, generation: int) -> t.Activation:
+        """``switch``: makes generation ``generation`` current."""
+        return self._call(_switch(generation))
+
+    def rollback(self) -> t.Activation:
+        """``rollback``: makes the generation before the current one current."""
+        return self._call(_rollback())
+
+    def generations(self) -> builtins.list[t.Generation]:
+        """``generations``: every generation, oldest first."""
+        return self._call(_generations())
+
+    def discover(self) -> t.DiscoverResult:
+        """``discover``: records the plugins found in ``<data-dir>/plugins/*/``."""
+        return self._call(_discover())
+
+    def check_manifest(self, path: StrPath) -> t.ManifestCheck:
+        """``manifest check``: validates one ``cosmo.json``."""
+        return self._call(_check_manifest(path))
+
+    # Commands whose JSON this package passes through as it is (see the binary's --help).
+    def status(self, *args: str) -> Any:
+        """``status ARGS``."""
+        return self.run_json("status", *args)
+
+    def gc(self, *args: str) -> Any:
+        """``gc ARGS``."""
+        return self.run_json("gc", *args)
+
+    def diff(self, *args: str) -> Any:
+        """``diff ARGS``."""
+        return self.run_json("diff", *args)
+
+    def verify(self, *args: str) -> Any:
+        """``verify ARGS``."""
+        return self.run_json("verify", *args)
+
+    def delete(self, *args: str) -> Any:
+        """``delete ARGS``."""
+        return self.run_json("delete", *args)
+
+    def pin(self, *args: str) -> Any:
+        """``pin ARGS``."""
+        return self.run_json("pin", *args)
+
+    def label(self, *args: str) -> Any:
+        """``label ARGS``."""
+        return self.run_json("label", *args)
+
+
+class AsyncClient(_Base):
+    """Runs cosmo-bundle commands as asyncio subprocesses: awaiting never blocks the loop."""
+
+    async def run_json(self, *args: str) -> Any:
+        """Runs ``cosmo-bundle --json ARGS`` and returns its parsed JSON output."""
+        return await self._call(_passthrough(*args))
+
+    async def _call(self, call: _Call[T]) -> T:
+        argv = self.argv(call.args)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.environ(),
+                start_new_session=True,
+            )
+        except OSError as e:
+            raise _not_runnable(argv, e) from e
+        try:
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), self.timeout)
+        except asyncio.TimeoutError as e:
+            await self._stop(proc)
+            raise CommandTimeoutError(
+                f"`{' '.join(argv[1:])}` did not finish within {self.timeout}s; it was terminated",
+                argv=argv,
+            ) from e
+        except BaseException:
+            await self._stop(proc)
+            raise
+        assert proc.returncode is not None
+        return self._finish(call, argv, proc.returncode, stdout, stderr)
+
+    @staticmethod
+    async def _stop(proc: asyncio.subprocess.Process) -> None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), TERMINATE_GRACE)
+        except asyncio.TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+    async def add(
+        self, name: str, *, version: str | None = None, git: str | None = None, rev: str | None = None
+    ) -> t.PluginRecord:
+        """See :meth:`Client.add`."""
+        return await self._call(_add(name, version, git, rev))
+
+    async def list(self) -> builtins.list[t.PluginRecord]:
+        """See :meth:`Client.list`."""
+        return await self._call(_list())
+
+    async def show(self, plugin: str) -> t.PluginRecord:
+        """See :meth:`Client.show`."""
+        return await self._call(_show(plugin))
+
+    async def update(self, plugin: str, version: str) -> t.PluginRecord:
+        """See :meth:`Client.update`."""
+        return await self._call(_update(plugin, version))
+
+    async def remove(self, plugin: str) -> t.PluginRecord:
+        """See :meth:`Client.remove`."""
+        return await self._call(_remove(plugin))
+
+    async def build(self, *, switch: bool = True) -> t.BuildResult:
+        """See :meth:`Client.build`."""
+        return await self._call(_build(switch))
+
+    async def switch(self, generation: int) -> t.Activation:
+        """See :meth:`Client.switch`."""
+        return await self._call(_switch(generation))
+
+    async def rollback(self) -> t.Activation:
+        """See :meth:`Client.rollback`."""
+        return await self._call(_rollback())
+
+    async def generations(self) -> builtins.list[t.Generation]:
+        """See :meth:`Client.generations`."""
+        return await self._call(_generations())
+
+    async def discover(self) -> t.DiscoverResult:
+        """See :meth:`Client.discover`."""
+        return await self._call(_discover())
+
+    async def check_manifest(self, path: StrPath) -> t.ManifestCheck:
+        """See :meth:`Client.check_manifest`."""
+        return await self._call(_check_manifest(path))
+
+    async def status(self, *args: str) -> Any:
+        """``status ARGS``."""
+        return await self.run_json("status", *args)
+
+    async def gc(self, *args: str) -> Any:
+        """``gc ARGS``."""
+        return await self.run_json("gc", *args)
+
+    async def diff(self, *args: str) -> Any:
+        """``diff ARGS``."""
+        return await self.run_json("diff", *args)
+
+    async def verify(self, *args: str) -> Any:
+        """``verify ARGS``."""
+        return await self.run_json("verify", *args)
+
+    async def delete(self, *args: str) -> Any:
+        """``delete ARGS``."""
+        return await self.run_json("delete", *args)
+
+    async def pin(self, *args: str) -> Any:
+        """``pin ARGS``."""
+        return await self.run_json("pin", *args)
+
+    async def label(self, *args: str) -> Any:
+        """``label ARGS``."""
+        return await self.run_json("label", *args)
