@@ -117,8 +117,8 @@ def client(binary: Path, wheelhouse: Path, data_dir: Path) -> Client:
     return c
 
 
-def processes_mentioning(text: str) -> list[int]:
-    """Ids of the running processes whose command line contains ``text``."""
+def processes_mentioning(*texts: str) -> list[int]:
+    """Ids of the running processes whose command line contains every one of ``texts``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -127,7 +127,7 @@ def processes_mentioning(text: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if text.encode() in cmdline and int(entry.name) != os.getpid():
+        if all(t.encode() in cmdline for t in texts) and int(entry.name) != os.getpid():
             found.append(int(entry.name))
     return found
 

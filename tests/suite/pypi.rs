@@ -27,7 +27,37 @@ fn web_wheelhouse(dir: &Path) -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success());
+    let wheel = cosmo_bundle_wheel();
+    std::fs::copy(wheel, out.join(wheel.file_name().unwrap())).unwrap();
     out
+}
+
+/// The `cosmo-bundle` wheel the reference server depends on (for its client and loader):
+/// `COSMO_BUNDLE_WHEEL`, else built once per test process with `maturin build`.
+fn cosmo_bundle_wheel() -> &'static Path {
+    static WHEEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    WHEEL.get_or_init(|| {
+        if let Some(wheel) = std::env::var_os("COSMO_BUNDLE_WHEEL") {
+            return PathBuf::from(wheel);
+        }
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cosmo-bundle-wheel-{}", std::process::id()));
+        let status = std::process::Command::new("maturin")
+            .args(["build", "--quiet", "--out"])
+            .arg(&out)
+            .arg("--manifest-path")
+            .arg(repo_root().join("Cargo.toml"))
+            .status()
+            .expect(
+                "maturin runs: `pip install maturin`, or set COSMO_BUNDLE_WHEEL to a built wheel",
+            );
+        assert!(status.success(), "maturin build failed");
+        std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "whl"))
+            .expect("maturin built a wheel")
+    })
 }
 
 fn pypi_env(scratch: &Path) -> Env {
