@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURE_SERVER, offline_env, processes_mentioning
+from conftest import FIXTURE_SERVER, REPO, offline_env, processes_mentioning
 from cosmo_bundle import (
     AlreadyExistsError,
     BadInputError,
@@ -312,3 +314,16 @@ def test_a_command_the_binary_lacks_surfaces_as_bad_input(client: Client) -> Non
     with pytest.raises(BadInputError) as caught:
         client.run_json("no-such-command")
     assert "no-such-command" in caught.value.message
+
+
+def test_python_dash_m_runs_the_binary(binary: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COSMO_BUNDLE_BIN", str(binary))
+    assert Client().binary == str(binary)
+    out = subprocess.run(
+        [sys.executable, "-m", "cosmo_bundle", "--version"],
+        env={**os.environ, "PYTHONPATH": str(REPO / "python")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.startswith("cosmo-bundle ")
