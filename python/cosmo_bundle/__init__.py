@@ -16,6 +16,7 @@ from .errors import (
     BundleError,
     ConflictError,
     CosmoBundleError,
+    GitError,
     InternalError,
     LockTimeoutError,
     NotFoundError,
@@ -46,6 +47,7 @@ from .types import (
     PluginManifest,
     PluginRecord,
     RejectedPlugin,
+    Setting,
 )
 
 __all__ = [
@@ -65,6 +67,7 @@ __all__ = [
     "FailedPlugin",
     "FoundPlugin",
     "Generation",
+    "GitError",
     "InternalError",
     "LoadResult",
     "LoadedPlugin",
@@ -77,6 +80,7 @@ __all__ = [
     "PluginRecord",
     "RejectedPlugin",
     "RouterHost",
+    "Setting",
     "UnexpectedOutputError",
     "UvError",
     "UvMissingError",

@@ -116,6 +116,24 @@ def _check_manifest(path: StrPath) -> _Call[t.ManifestCheck]:
     return _Call(("manifest", "check", "--", os.fspath(path)), t.ManifestCheck.from_json)
 
 
+def _config_list() -> _Call[list[t.Setting]]:
+    return _Call(("config", "list"), t.settings)
+
+
+def _config_get(key: str) -> _Call[t.Setting]:
+    return _Call(("config", "get", "--", key), t.Setting.from_json)
+
+
+def _config_set(key: str, values: Sequence[str]) -> _Call[list[t.Setting]]:
+    if not values:
+        raise ValueError("config_set needs at least one value")
+    return _Call(("config", "set", "--", key, *values), t.settings)
+
+
+def _config_unset(key: str) -> _Call[list[t.Setting]]:
+    return _Call(("config", "unset", "--", key), t.settings)
+
+
 def _passthrough(*args: str) -> _Call[Any]:
     return _Call(tuple(args), _raw)
 
@@ -127,22 +145,20 @@ class _Base:
         *,
         data_dir: StrPath | None = None,
         server_dir: StrPath | None = None,
-        python: str | None = None,
         env: Mapping[str, str | None] | None = None,
         timeout: float | None = None,
     ) -> None:
         """A client of the cosmo-bundle at ``binary`` (default: :func:`find_cosmo_bundle_bin`).
 
-        ``data_dir``, ``server_dir`` and ``python`` become ``--data-dir``, ``--server`` and
-        ``--python``; unset, the binary reads ``COSMO_DATA_DIR``, ``COSMO_SERVER_DIR`` and
-        ``COSMO_PYTHON`` from the environment. ``env`` changes the environment the command
-        runs with (a value of None removes the variable). ``timeout`` (seconds) bounds
-        each call.
+        ``data_dir`` and ``server_dir`` become ``--data-dir`` and ``--server``; unset, the
+        binary reads ``COSMO_DATA_DIR`` and ``COSMO_SERVER_DIR`` from the environment.
+        Resolution settings (indexes, find-links, Python) live in the data directory: see
+        :meth:`Client.config_set`. ``env`` changes the environment the command runs with (a
+        value of None removes the variable). ``timeout`` (seconds) bounds each call.
         """
         self._binary = None if binary is None else os.fspath(binary)
         self.data_dir = None if data_dir is None else os.fspath(data_dir)
         self.server_dir = None if server_dir is None else os.fspath(server_dir)
-        self.python = python
         self.env: dict[str, str | None] = dict(env or {})
         self.timeout = timeout
 
@@ -160,8 +176,6 @@ class _Base:
             argv.append(f"--data-dir={self.data_dir}")
         if self.server_dir is not None:
             argv.append(f"--server={self.server_dir}")
-        if self.python is not None:
-            argv.append(f"--python={self.python}")
         argv.extend(args)
         return argv
 
@@ -309,6 +323,24 @@ class Client(_Base):
         """``manifest check``: validates one ``cosmo.json``."""
         return self._call(_check_manifest(path))
 
+    # Settings of the data directory.
+    def config_list(self) -> builtins.list[t.Setting]:
+        """``config list``: every setting that is set."""
+        return self._call(_config_list())
+
+    def config_get(self, key: str) -> t.Setting:
+        """``config get``: one setting (its value is None when not set)."""
+        return self._call(_config_get(key))
+
+    def config_set(self, key: str, *values: str) -> builtins.list[t.Setting]:
+        """``config set``: sets a setting (a list setting takes one or more values), e.g.
+        ``config_set("find-links", "/srv/wheels")`` or ``config_set("no-index", "true")``."""
+        return self._call(_config_set(key, values))
+
+    def config_unset(self, key: str) -> builtins.list[t.Setting]:
+        """``config unset``: back to the default."""
+        return self._call(_config_unset(key))
+
     # Commands whose JSON this package passes through as it is (see the binary's --help).
     def status(self, *args: str) -> Any:
         """``status ARGS``."""
@@ -429,6 +461,22 @@ class AsyncClient(_Base):
     async def check_manifest(self, path: StrPath) -> t.ManifestCheck:
         """See :meth:`Client.check_manifest`."""
         return await self._call(_check_manifest(path))
+
+    async def config_list(self) -> builtins.list[t.Setting]:
+        """See :meth:`Client.config_list`."""
+        return await self._call(_config_list())
+
+    async def config_get(self, key: str) -> t.Setting:
+        """See :meth:`Client.config_get`."""
+        return await self._call(_config_get(key))
+
+    async def config_set(self, key: str, *values: str) -> builtins.list[t.Setting]:
+        """See :meth:`Client.config_set`."""
+        return await self._call(_config_set(key, values))
+
+    async def config_unset(self, key: str) -> builtins.list[t.Setting]:
+        """See :meth:`Client.config_unset`."""
+        return await self._call(_config_unset(key))
 
     async def status(self, *args: str) -> Any:
         """``status ARGS``."""

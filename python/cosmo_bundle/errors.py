@@ -66,7 +66,8 @@ class BadInputError(CosmoBundleError):
 
 
 class NotFoundError(CosmoBundleError):
-    """No such plugin record or generation (exit 2, kind ``not_found``)."""
+    """No such plugin record or generation, or no such package or version on the index
+    (exit 2, kind ``not_found``)."""
 
     default_kind = "not_found"
 
@@ -115,7 +116,8 @@ class PluginCheckError(CosmoBundleError):
 
 
 class LockTimeoutError(CosmoBundleError):
-    """Another cosmo-bundle command held the data directory's lock too long (exit 5)."""
+    """Another cosmo-bundle command held the data directory's lock too long, or the server
+    held cosmo.db's write lock too long (exit 5)."""
 
     default_kind = "lock_timeout"
 
@@ -124,6 +126,12 @@ class UvError(CosmoBundleError):
     """uv failed for another reason than a conflict: network, build, project (exit 6)."""
 
     default_kind = "uv_failed"
+
+
+class GitError(UvError):
+    """git failed for a git plugin: unreachable repository, unknown ref (exit 6, like uv)."""
+
+    default_kind = "git_failed"
 
 
 class UvMissingError(UvError):
@@ -164,6 +172,7 @@ _BY_KIND: dict[str, type[CosmoBundleError]] = {
     "plugin_check": PluginCheckError,
     "lock_timeout": LockTimeoutError,
     "uv_failed": UvError,
+    "git_failed": GitError,
     "uv_missing": UvMissingError,
     "internal": InternalError,
 }

@@ -27,8 +27,8 @@ from typing import Any, Protocol, Union
 from .errors import BundleError
 from .types import BundlePlugin, OutputShapeError
 
-#: The ``bundle.json`` format this package reads.
-BUNDLE_FORMAT = 1
+#: The ``bundle.json`` formats this package reads (their ``plugins`` are the same).
+BUNDLE_FORMATS = (1, 2)
 
 logger = logging.getLogger("cosmo_bundle.loader")
 
@@ -131,10 +131,11 @@ def read_bundle(bundle: Union[str, "os.PathLike[str]"]) -> list[BundlePlugin]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise BundleError(f"{path}: cannot read the bundle manifest: {e}") from e
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") not in BUNDLE_FORMATS:
         found = manifest.get("format") if isinstance(manifest, dict) else None
+        known = " and ".join(map(str, BUNDLE_FORMATS))
         raise BundleError(
-            f"{path}: bundle format {found!r}; this cosmo_bundle reads format {BUNDLE_FORMAT}",
+            f"{path}: bundle format {found!r}; this cosmo_bundle reads formats {known}",
             hint="install the cosmo-bundle version that built this bundle",
         )
     plugins = manifest.get("plugins", [])

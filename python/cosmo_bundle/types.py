@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 #: ``source_type`` values.
 SOURCE_TYPES = ("PYPI", "GIT")
@@ -60,6 +60,13 @@ def _bool(obj: Mapping[str, Any], key: str) -> bool:
     if not isinstance(value, bool):
         raise OutputShapeError(f"{key!r}: expected true or false, got {value!r}")
     return value
+
+
+def _opt_bool(obj: Mapping[str, Any], key: str) -> bool:
+    """A boolean that older binaries do not print (false when absent)."""
+    if obj.get(key) is None:
+        return False
+    return _bool(obj, key)
 
 
 def _list(obj: Mapping[str, Any], key: str) -> list[Any]:
@@ -235,6 +242,9 @@ class BuildResult:
     switched: bool
     path: Path
     plugins: list[BundlePlugin]
+    #: Whether the plugin rows could not follow ``current`` yet (the next command catches
+    #: them up; ``current`` has moved all the same).
+    rows_pending: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -247,7 +257,11 @@ class BuildResult:
             switched=_bool(obj, "switched"),
             path=Path(_str(obj, "path")),
             plugins=_plugins(obj),
-            extra=_extra(obj, ("hash", "generation", "reused", "switched", "path", "plugins")),
+            rows_pending=_opt_bool(obj, "rows_pending"),
+            extra=_extra(
+                obj,
+                ("hash", "generation", "reused", "switched", "path", "plugins", "rows_pending"),
+            ),
         )
 
 
@@ -291,6 +305,8 @@ class Activation:
     hash: str
     path: Path
     plugins: list[BundlePlugin]
+    #: Whether the plugin rows could not follow ``current`` yet (see :class:`BuildResult`).
+    rows_pending: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -302,7 +318,8 @@ class Activation:
             hash=_str(obj, "hash"),
             path=Path(_str(obj, "path")),
             plugins=_plugins(obj),
-            extra=_extra(obj, ("current", "previous", "hash", "path", "plugins")),
+            rows_pending=_opt_bool(obj, "rows_pending"),
+            extra=_extra(obj, ("current", "previous", "hash", "path", "plugins", "rows_pending")),
         )
 
 
@@ -390,6 +407,44 @@ class DiscoverResult:
             added=[PluginRecord.from_json(v) for v in _list(obj, "added")],
             rejected=[RejectedPlugin.from_json(v) for v in _list(obj, "rejected")],
         )
+
+
+#: A setting's value: a string, a boolean, a list of strings, or None when not set.
+SettingValue = Union[str, bool, list[str], None]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the data directory (``config get``)."""
+
+    key: str
+    value: SettingValue
+    #: Whether the setting decides what a bundle is (part of the bundle hash).
+    hashed: bool
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, value: object) -> Setting:
+        obj = _obj(value, "setting")
+        raw = obj.get("value")
+        if not (
+            raw is None
+            or isinstance(raw, (str, bool))
+            or (isinstance(raw, list) and all(isinstance(v, str) for v in raw))
+        ):
+            raise OutputShapeError(f"'value': expected a string, boolean, list or null, got {raw!r}")
+        return cls(
+            key=_str(obj, "key"),
+            value=raw,
+            hashed=_bool(obj, "hashed"),
+            extra=_extra(obj, ("key", "value", "hashed")),
+        )
+
+
+def settings(value: object) -> list[Setting]:
+    """Parses ``config list|set|unset`` output: every setting that is set."""
+    obj = _obj(value, "config output")
+    return [Setting.from_json(v) for v in _list(obj, "settings")]
 
 
 def records(value: object) -> list[PluginRecord]:

@@ -1,5 +1,6 @@
 """Shared fixtures: the real cosmo-bundle binary on temporary data directories, with uv
-offline against a wheelhouse built from ``fixtures/packages`` by ``fixtures/make_wheelhouse.py``.
+offline against a wheelhouse built from ``fixtures/packages`` by ``fixtures/make_wheelhouse.py``
+(the data directory's settings: ``no-index``, ``find-links``).
 
 The binary is ``COSMO_BUNDLE_BIN``, else ``target/debug/cosmo-bundle`` of this repository
 (``cargo build`` or ``cargo test`` makes it).
@@ -70,39 +71,17 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
 
 
-def offline_env(wheelhouse: Path) -> dict[str, str | None]:
-    """The environment of an offline run against ``wheelhouse``."""
+def offline_env() -> dict[str, str | None]:
+    """The environment of an offline run (no index, no Python downloads)."""
     env: dict[str, str | None] = {name: None for name in CLEARED}
-    env.update(
-        UV_OFFLINE="1",
-        UV_NO_INDEX="1",
-        UV_FIND_LINKS=str(wheelhouse),
-        UV_PYTHON_DOWNLOADS="never",
-    )
+    env.update(UV_OFFLINE="1", UV_PYTHON_DOWNLOADS="never")
     return env
 
 
-def has_config_command(binary: Path) -> bool:
-    """Whether this binary keeps resolution settings (``cosmo-bundle config``)."""
-    return (
-        subprocess.run(
-            [str(binary), "config", "--help"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ).returncode
-        == 0
-    )
-
-
 def configure_offline(client: Client, wheelhouse: Path) -> None:
-    """Points the data directory's resolution settings at ``wheelhouse`` when the binary
-    keeps such settings (the environment variables cover the binaries that read them)."""
-    if not has_config_command(Path(client.binary)):
-        return
-    for key, value in (("find-links", str(wheelhouse)), ("no-index", "true")):
-        argv = [client.binary, f"--data-dir={client.data_dir}", "config", "set", key, value]
-        subprocess.run(argv, stdin=subprocess.DEVNULL, env=client.environ(), check=True)
+    """Points the data directory's resolution settings at ``wheelhouse`` alone."""
+    client.config_set("no-index", "true")
+    client.config_set("find-links", str(wheelhouse))
 
 
 @pytest.fixture
@@ -112,7 +91,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(binary: Path, wheelhouse: Path, data_dir: Path) -> Client:
-    c = Client(binary, data_dir=data_dir, server_dir=FIXTURE_SERVER, env=offline_env(wheelhouse))
+    c = Client(binary, data_dir=data_dir, server_dir=FIXTURE_SERVER, env=offline_env())
     configure_offline(c, wheelhouse)
     return c
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURE_SERVER, REPO, offline_env, processes_mentioning
+from conftest import FIXTURE_SERVER, REPO, configure_offline, offline_env, processes_mentioning
 from cosmo_bundle import (
     AlreadyExistsError,
     BadInputError,
@@ -109,7 +109,7 @@ def test_a_usage_error_without_json_is_still_bad_input(client: Client) -> None:
     with pytest.raises(BadInputError) as caught:
         client.add("zigbee-switch")
     assert caught.value.exit_code == 2
-    assert "--version" in caught.value.message
+    assert "--version" in str(caught.value)
 
 
 def test_an_argument_that_looks_like_an_option_is_an_argument(client: Client) -> None:
@@ -212,9 +212,10 @@ def test_discover_and_manifest_check(client: Client, data_dir: Path, tmp_path: P
 def test_uv_missing(binary: Path, wheelhouse: Path, data_dir: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    env = offline_env(wheelhouse)
+    env = offline_env()
     env["PATH"] = str(empty)
     c = Client(binary, data_dir=data_dir, server_dir=FIXTURE_SERVER, env=env)
+    configure_offline(c, wheelhouse)
     with pytest.raises(UvMissingError) as caught:
         c.add("zigbee-switch", version="1.0.0")
     assert caught.value.exit_code == 7
@@ -222,26 +223,42 @@ def test_uv_missing(binary: Path, wheelhouse: Path, data_dir: Path, tmp_path: Pa
     assert c.list() == []
 
 
-def test_uv_failure_that_is_not_a_conflict(
-    binary: Path, wheelhouse: Path, data_dir: Path
-) -> None:
-    env = offline_env(wheelhouse)
+def test_uv_failure_that_is_not_a_conflict(client: Client) -> None:
     # An index nobody listens on, network allowed: uv cannot reach the registry.
-    env.update(
-        UV_OFFLINE=None,
-        UV_NO_INDEX=None,
-        UV_FIND_LINKS=None,
-        UV_INDEX_URL="http://127.0.0.1:9/simple",
-        UV_HTTP_RETRIES="0",
-        UV_NO_CACHE="1",
+    client.config_unset("no-index")
+    client.config_unset("find-links")
+    [setting] = client.config_set("index-url", "http://127.0.0.1:9/simple")
+    assert (setting.key, setting.value, setting.hashed) == (
+        "index-url",
+        "http://127.0.0.1:9/simple",
+        True,
     )
-    c = Client(binary, data_dir=data_dir, server_dir=FIXTURE_SERVER, env=env)
+    client.env.update(UV_OFFLINE=None, UV_HTTP_RETRIES="0", UV_NO_CACHE="1")
     with pytest.raises(UvError) as caught:
-        c.add("hue-lights", version="1.0.0")
+        client.add("hue-lights", version="1.0.0")
     assert type(caught.value) is UvError
     assert caught.value.kind == "uv_failed"
     assert caught.value.exit_code == 6
-    assert c.list() == []
+    assert client.list() == []
+
+
+def test_a_package_or_version_that_does_not_exist_is_not_found(client: Client) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        client.add("zigbee-switch", version="9.9.9")
+    assert "does not exist" in caught.value.message
+    with pytest.raises(NotFoundError):
+        client.add("no-such-package", version="1.0.0")
+    assert client.list() == []
+
+
+def test_settings(client: Client, wheelhouse: Path) -> None:
+    assert client.config_get("find-links").value == [str(wheelhouse)]
+    assert client.config_get("no-index").value is True
+    assert client.config_get("index-url").value is None
+    assert {s.key for s in client.config_list()} == {"find-links", "no-index"}
+    assert [s.key for s in client.config_unset("no-index")] == ["find-links"]
+    with pytest.raises(BadInputError):
+        client.config_set("no-such-setting", "1")
 
 
 def test_lock_timeout(client: Client, data_dir: Path) -> None:

@@ -59,8 +59,8 @@ def probe(bundle: Path, **env: str) -> dict[str, Any]:
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert out.returncode == 0, out.stderr
     result: dict[str, Any] = json.loads(out.stdout)
     return result
 
@@ -139,7 +139,7 @@ def plugin_modules(tmp_path: Path) -> Iterator[Path]:
             del sys.modules[name]
 
 
-def write_bundle(directory: Path, plugins: list[dict[str, Any]], fmt: int = 1) -> Path:
+def write_bundle(directory: Path, plugins: list[dict[str, Any]], fmt: int = 2) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     entries = [
         {
@@ -211,6 +211,16 @@ def test_mounts_routers_and_skips_failing_plugins(
         assert f"failed to load plugin {name}" in logged
 
 
+@pytest.mark.usefixtures("plugin_modules")
+def test_bundles_of_format_1_load_too(tmp_path: Path) -> None:
+    older = write_bundle(
+        tmp_path / "older",
+        [{"name": "lights", "manifest": manifest("cbtest_plugins.lights.Lights", "/x")}],
+        fmt=1,
+    )
+    assert [p.distribution for p in load_plugins(RecordingApp(), older).loaded] == ["lights"]
+
+
 def test_a_failing_mount_is_a_failed_plugin(plugin_modules: Path, tmp_path: Path) -> None:
     class RefusingApp:
         def include_router(self, router: Any, *, prefix: str = "") -> None:
@@ -255,10 +265,10 @@ def test_clean_mode_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_unreadable_or_unknown_bundle_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(BundleError):
         load_plugins(RecordingApp(), tmp_path / "nothing-here")
-    newer = write_bundle(tmp_path / "newer", [], fmt=2)
+    newer = write_bundle(tmp_path / "newer", [], fmt=3)
     with pytest.raises(BundleError) as caught:
         load_plugins(RecordingApp(), newer)
-    assert "format 2" in caught.value.message
+    assert "format 3" in caught.value.message
     garbled = tmp_path / "garbled"
     garbled.mkdir()
     (garbled / "bundle.json").write_text("{not json")

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CLEARED, REPO, has_config_command, make_wheelhouse, processes_mentioning
+from conftest import CLEARED, REPO, make_wheelhouse, processes_mentioning
 from cosmo_bundle import Client
 
 pytestmark = pytest.mark.network
@@ -140,18 +140,12 @@ class Site:
         env.update(
             COSMO_DATA_DIR=str(data),
             COSMO_SERVER_DIR=str(WEB_SERVER),
-            UV_FIND_LINKS=str(wheelhouse),
             UV_PYTHON_DOWNLOADS="never",
         )
         self.env = env
         self.client = Client(binary, env=dict(env))
-        if has_config_command(binary):
-            subprocess.run(
-                [str(binary), "config", "set", "find-links", str(wheelhouse)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                check=True,
-            )
+        # PyPI, and the wheelhouse for what is not on it.
+        self.client.config_set("find-links", str(wheelhouse))
 
     def start(self, **extra_env: str) -> Server:
         return Server(self.binary, {**self.env, **extra_env}, self.data.parent / "server.log")
@@ -263,11 +257,38 @@ def test_put_changes_only_updated_version(server: Server) -> None:
     assert request(server.port, "PUT", "/plugins/nope", {"version": "1.1.0"})[0] == 404
     assert request(server.port, "GET", path) == (200, updated)
 
-    # A version uv cannot resolve: 409 with the explanation, the versions kept.
+    # A version that does not exist: 422, nothing changed.
     status, body = request(server.port, "PUT", path, {"version": "9.9.9"})
+    assert status == 422, body
+    assert body["detail"]["kind"] == "not_found"
+    assert request(server.port, "GET", path) == (200, updated)
+
+
+def test_put_into_a_conflict_is_409_and_keeps_the_versions(server: Server) -> None:
+    # hue-lights 2.0.0 needs cosmo-helpers>=2; zigbee-switch (recorded above) needs <2.
+    status, hue = request(
+        server.port, "POST", "/plugins/", {"name": "hue-lights", "version": "1.0.0"}
+    )
+    assert status == 201, hue
+    status, body = request(server.port, "PUT", f"/plugins/{hue['id']}", {"version": "2.0.0"})
     assert status == 409, body
-    assert "No solution found" in body["detail"]["explanation"]
-    assert body["detail"]["record"]["updated_version"] == "1.1.0"
+    detail = body["detail"]
+    assert detail["kind"] == "conflict"
+    assert "No solution found" in detail["explanation"]
+    assert "cosmo-helpers" in detail["explanation"]
+    record = detail["record"]
+    assert (record["id"], record["updated_version"]) == (hue["id"], "1.0.0")
+    assert record["error_message"].strip() in detail["explanation"]
+
+
+def test_a_package_that_does_not_exist_is_422(server: Server) -> None:
+    before = request(server.port, "GET", "/plugins/")[1]
+    status, body = request(
+        server.port, "POST", "/plugins/", {"name": "cosmo-no-such-plugin", "version": "1.0.0"}
+    )
+    assert status == 422, body
+    assert body["detail"]["kind"] == "not_found"
+    assert request(server.port, "GET", "/plugins/")[1] == before
 
 
 def test_uvs_work_does_not_block_other_requests(site: Site) -> None:
