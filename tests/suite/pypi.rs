@@ -306,9 +306,12 @@ fn clean_mode_runs_the_server_repository_without_plugins() {
     let stderr = env.fails(&["start", "--clean"], 2);
     assert!(stderr.contains("uv sync"), "{stderr}");
     assert_eq!(snapshot(&repo), pristine);
-    // The operator makes it; from then on clean mode runs it and leaves the repository
+    // The operator makes it (the server depends on the cosmo-bundle wheel, found through
+    // find-links); from then on clean mode runs it and leaves the repository
     // byte-identical.
-    run_ok("uv", &["sync", "--quiet"], &repo);
+    let wheels = scratch.path().join("web-wheels");
+    let find_links = ["sync", "--quiet", "--find-links", wheels.to_str().unwrap()];
+    run_ok("uv", &find_links, &repo);
     let synced = snapshot(&repo);
     let port = free_port();
     let log = std::fs::File::create(scratch.path().join("clean.log")).unwrap();
