@@ -38,7 +38,12 @@ pub enum Error {
     },
 
     #[error("dependency conflict: uv found no solution for this plugin set\n{explanation}")]
-    Conflict { explanation: String },
+    Conflict {
+        explanation: String,
+        /// The record the conflict was recorded on (`plugin add` saves it FAILED; `plugin
+        /// update` keeps its versions), as it is now, for `--json`.
+        record: Option<Box<serde_json::Value>>,
+    },
 
     #[error("{message}")]
     NotFound {
@@ -105,7 +110,12 @@ pub const KINDS: &[(&str, i32, &str)] = &[
     (
         "not_found",
         exit::BAD_INPUT,
-        "no such plugin record or generation, or no such package or version on the index",
+        "no such plugin record or generation",
+    ),
+    (
+        "package_not_found",
+        exit::BAD_INPUT,
+        "the plugin's package, or that version of it, does not exist on the index (nothing is recorded)",
     ),
     (
         "already_exists",
@@ -227,7 +237,8 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::BadInput { .. } => "bad_input",
-            Error::NotFound { .. } | Error::PackageNotFound { .. } => "not_found",
+            Error::NotFound { .. } => "not_found",
+            Error::PackageNotFound { .. } => "package_not_found",
             Error::AlreadyExists { .. } => "already_exists",
             Error::Conflict { .. } => "conflict",
             Error::PluginCheck { .. } => "plugin_check",
@@ -252,6 +263,7 @@ mod tests {
             Error::already_exists("m", "h"),
             Error::Conflict {
                 explanation: "e".into(),
+                record: None,
             },
             Error::PluginCheck { failures: vec![] },
             Error::LockTimeout {

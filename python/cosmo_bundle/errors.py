@@ -66,10 +66,16 @@ class BadInputError(CosmoBundleError):
 
 
 class NotFoundError(CosmoBundleError):
-    """No such plugin record or generation, or no such package or version on the index
-    (exit 2, kind ``not_found``)."""
+    """No such plugin record or generation (exit 2, kind ``not_found``)."""
 
     default_kind = "not_found"
+
+
+class PackageNotFoundError(BadInputError):
+    """The plugin's package, or that version of it, does not exist on the index; nothing
+    was recorded (exit 2, kind ``package_not_found``)."""
+
+    default_kind = "package_not_found"
 
 
 class AlreadyExistsError(CosmoBundleError):
@@ -167,6 +173,8 @@ class BundleError(CosmoBundleError):
 _BY_KIND: dict[str, type[CosmoBundleError]] = {
     "bad_input": BadInputError,
     "not_found": NotFoundError,
+    "package_not_found": PackageNotFoundError,
+
     "already_exists": AlreadyExistsError,
     "conflict": ConflictError,
     "plugin_check": PluginCheckError,

@@ -21,6 +21,7 @@ from cosmo_bundle import (
     CosmoBundleError,
     LockTimeoutError,
     NotFoundError,
+    PackageNotFoundError,
     PluginCheckError,
     UnexpectedOutputError,
     UvError,
@@ -243,10 +244,11 @@ def test_uv_failure_that_is_not_a_conflict(client: Client) -> None:
 
 
 def test_a_package_or_version_that_does_not_exist_is_not_found(client: Client) -> None:
-    with pytest.raises(NotFoundError) as caught:
+    with pytest.raises(PackageNotFoundError) as caught:
         client.add("zigbee-switch", version="9.9.9")
     assert "does not exist" in caught.value.message
-    with pytest.raises(NotFoundError):
+    assert caught.value.kind == "package_not_found"
+    with pytest.raises(PackageNotFoundError):
         client.add("no-such-package", version="1.0.0")
     assert client.list() == []
 

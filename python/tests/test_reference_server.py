@@ -260,7 +260,7 @@ def test_put_changes_only_updated_version(server: Server) -> None:
     # A version that does not exist: 422, nothing changed.
     status, body = request(server.port, "PUT", path, {"version": "9.9.9"})
     assert status == 422, body
-    assert body["detail"]["kind"] == "not_found"
+    assert body["detail"]["kind"] == "package_not_found"
     assert request(server.port, "GET", path) == (200, updated)
 
 
@@ -287,7 +287,7 @@ def test_a_package_that_does_not_exist_is_422(server: Server) -> None:
         server.port, "POST", "/plugins/", {"name": "cosmo-no-such-plugin", "version": "1.0.0"}
     )
     assert status == 422, body
-    assert body["detail"]["kind"] == "not_found"
+    assert body["detail"]["kind"] == "package_not_found"
     assert request(server.port, "GET", "/plugins/")[1] == before
 
 

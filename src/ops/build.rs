@@ -82,7 +82,7 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
                     mark_failed(&mut session.db, &failures)?;
                     return Err(Error::PluginCheck { failures });
                 }
-                Err(Error::Conflict { explanation }) => {
+                Err(Error::Conflict { explanation, .. }) => {
                     return Err(blame(ctx, &server, &mut session, explanation)?);
                 }
                 Err(e) => return Err(e),
@@ -151,7 +151,10 @@ fn blame(
     mark_failed(&mut session.db, &failures)?;
     Ok(match culprits.as_slice() {
         [one] if is_missing(&explanation, one) => crate::ops::plugins::missing(one, explanation),
-        _ => Error::Conflict { explanation },
+        _ => Error::Conflict {
+            explanation,
+            record: None,
+        },
     })
 }
 

@@ -99,18 +99,17 @@ pub fn add(ctx: &Context, name: &str, source: &NewSource) -> Result<PluginRecord
             session.db.write(|t| save(t, &record))?;
             Ok(record)
         }
-        Err(Error::Conflict { explanation }) if is_missing(&explanation, &record) => {
+        Err(Error::Conflict { explanation, .. }) if is_missing(&explanation, &record) => {
             Err(missing(&record, explanation))
         }
-        Err(Error::Conflict { explanation }) => {
+        Err(Error::Conflict { explanation, .. }) => {
             let failed = PluginRecord {
                 install_status: Status::Failed,
                 error_message: Some(explanation.clone()),
                 ..record
             };
             session.db.write(|t| save(t, &failed))?;
-
-            Err(Error::Conflict { explanation })
+            Err(conflict(explanation, &failed))
         }
         Err(e) => Err(e),
     }
@@ -207,17 +206,17 @@ pub fn update(ctx: &Context, key: &str, version: Option<&str>) -> Result<PluginR
             })?;
             Ok(updated)
         }
-        Err(Error::Conflict { explanation }) if is_missing(&explanation, &updated) => {
+        Err(Error::Conflict { explanation, .. }) if is_missing(&explanation, &updated) => {
             Err(missing(&updated, explanation))
         }
-        Err(Error::Conflict { explanation }) => {
+        Err(Error::Conflict { explanation, .. }) => {
             let kept = PluginRecord {
                 error_message: Some(explanation.clone()),
                 updated_at: record::now(),
                 ..record
             };
             session.db.write(|t| t.update(&kept))?;
-            Err(Error::Conflict { explanation })
+            Err(conflict(explanation, &kept))
         }
         Err(e) => Err(e),
     }
@@ -229,6 +228,14 @@ pub fn is_missing(explanation: &str, record: &PluginRecord) -> bool {
     let key = record.key();
     explanation.contains(&format!("Because {key} was not found in"))
         || explanation.contains(&format!("Because there is no version of {key}=="))
+}
+
+/// A conflict, carrying the record it was recorded on.
+fn conflict(explanation: String, record: &PluginRecord) -> Error {
+    Error::Conflict {
+        explanation,
+        record: serde_json::to_value(record).ok().map(Box::new),
+    }
 }
 
 /// The error for a plugin (or version) that does not exist.

@@ -13,7 +13,7 @@ use crate::plugins::cosmo_json::CosmoManifest;
 use crate::report::{Label, eprint_labelled};
 use crate::store::bundle::BundlePlugin;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -106,6 +106,10 @@ pub struct ErrorBody {
     /// The plugins that failed their checks (kind `plugin_check`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<crate::error::PluginFailure>,
+    /// The record a conflict was recorded on (kind `conflict` from `plugin add` or
+    /// `plugin update`): the FAILED record an add saved, or the updated record as kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<PluginRecord>,
 }
 
 impl From<&Error> for ErrorOutput {
@@ -114,6 +118,13 @@ impl From<&Error> for ErrorOutput {
             Error::PluginCheck { failures } => failures.clone(),
             _ => Vec::new(),
         };
+        let record = match err {
+            Error::Conflict {
+                record: Some(record),
+                ..
+            } => PluginRecord::deserialize(record.as_ref()).ok(),
+            _ => None,
+        };
         ErrorOutput {
             error: ErrorBody {
                 kind: err.kind(),
@@ -121,6 +132,7 @@ impl From<&Error> for ErrorOutput {
                 hint: err.hint(),
                 exit_code: err.exit_code(),
                 failures,
+                record,
             },
         }
     }

@@ -76,7 +76,7 @@ db_enum! {
 }
 
 /// One row of the `plugins` table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PluginRecord {
     pub id: String,
     pub name: String,

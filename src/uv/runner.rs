@@ -106,6 +106,7 @@ impl Uv {
             let start = stderr[..at].rfind('\n').map_or(0, |i| i + 1);
             return Err(Error::Conflict {
                 explanation: stderr[start..].to_string(),
+                record: None,
             });
         }
         Err(Error::UvFailed {

@@ -240,7 +240,7 @@ fn every_command_prints_json_that_matches_its_published_schema() {
         &env,
         &["plugin", "add", "garage-door", "--version", "9.9.9"],
         2,
-        "not_found",
+        "package_not_found",
     );
     c.fails(
         &env,

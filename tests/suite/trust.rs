@@ -188,7 +188,7 @@ fn a_plugin_that_does_not_exist_is_not_a_conflict_and_a_failed_record_can_be_add
         let out = env.run(&[&["--json"], args].concat());
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(body["error"]["kind"], "not_found", "{body}");
+        assert_eq!(body["error"]["kind"], "package_not_found", "{body}");
         assert!(
             body["error"]["message"]
                 .as_str()
