@@ -200,13 +200,23 @@ fn a_plugin_that_does_not_exist_is_not_a_conflict_and_a_failed_record_can_be_add
     }
     // A real conflict is recorded FAILED; once its cause is gone, adding it again
     // replaces that record (same id).
-    let stderr = env.fails(
-        &["plugin", "add", "legacy-thermostat", "--version", "1.0.0"],
-        3,
-    );
-    assert!(stderr.contains("dependency conflict"), "{stderr}");
+    let out = env.run(&[
+        "--json",
+        "plugin",
+        "add",
+        "legacy-thermostat",
+        "--version",
+        "1.0.0",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["error"]["kind"], "conflict");
     let failed = env.plugin("legacy-thermostat");
     assert_eq!(failed["install_status"], "FAILED");
+    assert_eq!(
+        body["error"]["record"], failed,
+        "the error carries the record it saved"
+    );
     env.ok(&["plugin", "remove", "zigbee-switch"]);
     let again = env.json(&["plugin", "add", "legacy-thermostat", "--version", "1.0.0"]);
     assert_eq!(again["install_status"], "PENDING");
