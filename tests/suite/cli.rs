@@ -547,14 +547,7 @@ fn rows_written_by_the_server_are_listed_and_built() {
 fn a_second_mutating_command_waits_for_the_lock_then_gives_up() {
     let mut env = Env::new();
     env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
-    env.set("COSMO_BUNDLE_PAUSE_AT", "before-register");
-    let mut holder = env
-        .cmd(&["build"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_line(holder.stderr.take().unwrap(), "paused at before-register");
-    env.vars.remove("COSMO_BUNDLE_PAUSE_AT");
+    let mut holder = env.paused_at(&["build"], "before-register");
     env.set("COSMO_LOCK_TIMEOUT", "1");
     let before = env.snapshot();
     let stderr = env.fails(&["plugin", "add", "hue-lights", "--version", "1.0.0"], 5);

@@ -322,6 +322,24 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Starts `args` in its own process group, paused at fault point `point`
+    /// (`COSMO_BUNDLE_PAUSE_AT`), and returns it once it is there.
+    pub fn paused_at(&self, args: &[&str], point: &str) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let mut child = self
+            .cmd(args)
+            .env("COSMO_BUNDLE_PAUSE_AT", point)
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_line(child.stderr.take().unwrap(), &format!("paused at {point}"));
+        child
+    }
+}
+
 /// Reads a child's stderr until a line contains `needle`.
 pub fn wait_for_line(stderr: std::process::ChildStderr, needle: &str) {
     use std::io::BufRead;

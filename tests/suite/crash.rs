@@ -147,16 +147,7 @@ fn killed_during_uv_sync() {
 /// Runs `args` paused at fault point `point`, then kills it there: the whole process group
 /// (as a service manager or a power cut would) or the main process alone.
 fn kill_at(env: &Env, args: &[&str], point: &str, group: bool) {
-    let mut child = env
-        .cmd(args)
-        .env("COSMO_BUNDLE_PAUSE_AT", point)
-        .process_group(0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    wait_for_line(stderr, &format!("paused at {point}"));
+    let mut child = env.paused_at(args, point);
     if group {
         kill_group(child);
     } else {

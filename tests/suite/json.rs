@@ -299,14 +299,7 @@ fn every_command_prints_json_that_matches_its_published_schema() {
     // Another command holds the lock.
     let mut held = Env::new();
     held.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
-    held.set("COSMO_BUNDLE_PAUSE_AT", "before-register");
-    let mut holder = held
-        .cmd(&["build"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_line(holder.stderr.take().unwrap(), "paused at before-register");
-    held.vars.remove("COSMO_BUNDLE_PAUSE_AT");
+    let mut holder = held.paused_at(&["build"], "before-register");
     held.set("COSMO_LOCK_TIMEOUT", "1");
     c.fails(
         &held,
