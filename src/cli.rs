@@ -50,6 +50,32 @@ pub enum Command {
     },
     /// Make the generation before the current one current.
     Rollback,
+    /// Delete generations (never the current one); their bundles stay in the store.
+    Delete {
+        /// Generation numbers (see `generations`).
+        #[arg(required = true, value_name = "GEN")]
+        generations: Vec<u32>,
+        /// Delete pinned generations too.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Pin generation GEN: garbage collection keeps it.
+    Pin {
+        /// Generation number (see `generations`).
+        generation: u32,
+    },
+    /// Unpin generation GEN.
+    Unpin {
+        /// Generation number (see `generations`).
+        generation: u32,
+    },
+    /// Set the label of generation GEN (an empty TEXT clears it).
+    Label {
+        /// Generation number (see `generations`).
+        generation: u32,
+        /// A short note: one line, at most 200 characters.
+        text: String,
+    },
     /// Run CosmoServer from the current generation (or clean from the repository).
     Start(StartArgs),
     /// Record the plugins found in <data-dir>/plugins/*/cosmo.json as UNINSTALLED.
@@ -121,6 +147,9 @@ pub struct BuildArgs {
     /// Record the new generation without making it current.
     #[arg(long)]
     pub no_switch: bool,
+    /// A short note for the new generation (one line, at most 200 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

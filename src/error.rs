@@ -95,6 +95,13 @@ pub enum Error {
 
     #[error("timed out after {seconds}s waiting for the database {} (another program is writing to it)", path.display())]
     DbBusy { path: PathBuf, seconds: u64 },
+
+    /// Something in the data directory or the database is damaged, and the command needs it.
+    #[error("{message}")]
+    Damaged {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -153,6 +160,11 @@ pub const KINDS: &[(&str, i32, &str)] = &[
         exit::INTERNAL,
         "I/O error, corrupt store or database",
     ),
+    (
+        "damaged",
+        exit::INTERNAL,
+        "a damaged generation, bundle, generation index or plugin row is what the command needs (the hint says how to repair it)",
+    ),
 ];
 
 /// Why one plugin cannot go into a bundle.
@@ -188,6 +200,14 @@ impl Error {
         }
     }
 
+    /// A "this part is damaged" error with what to do about it.
+    pub fn damaged(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Damaged {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -201,6 +221,7 @@ impl Error {
             Error::UvFailed { .. } | Error::GitFailed { .. } => exit::UV_FAILED,
             Error::UvMissing => exit::UV_MISSING,
             Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => exit::INTERNAL,
+            Error::Damaged { .. } => exit::INTERNAL,
         }
     }
 
@@ -209,7 +230,8 @@ impl Error {
         match self {
             Error::BadInput { hint, .. }
             | Error::NotFound { hint, .. }
-            | Error::AlreadyExists { hint, .. } => hint.clone(),
+            | Error::AlreadyExists { hint, .. }
+            | Error::Damaged { hint, .. } => hint.clone(),
             Error::Conflict { .. } => Some(
                 "change the plugin's version, or remove the plugin it conflicts with".into(),
             ),
@@ -247,6 +269,7 @@ impl Error {
             Error::GitFailed { .. } => "git_failed",
             Error::UvMissing => "uv_missing",
             Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => "internal",
+            Error::Damaged { .. } => "damaged",
         }
     }
 }
@@ -295,6 +318,7 @@ mod tests {
                 path: "p".into(),
                 reason: "r".into(),
             },
+            Error::damaged("m", "h"),
         ];
         for err in &errors {
             let row = KINDS.iter().find(|(kind, _, _)| *kind == err.kind());

@@ -98,6 +98,7 @@ impl DataDir {
             (self.tmp(), Kind::Dir),
             (self.pycache(), Kind::Dir),
             (self.generations(), Kind::Dir),
+            (self.profile_index(), Kind::File),
             (self.uv_config(), Kind::Dir),
             (self.run(), Kind::Dir),
         ]
@@ -106,5 +107,10 @@ impl DataDir {
     /// `current`: the link to the current generation.
     pub fn current(&self) -> PathBuf {
         self.root.join("current")
+    }
+
+    /// `profile.json`: the generation index (numbers, hashes, labels, pins).
+    pub fn profile_index(&self) -> PathBuf {
+        self.root.join("profile.json")
     }
 }

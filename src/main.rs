@@ -152,6 +152,14 @@ fn run(cli: Cli, out: Printer, color: bool) -> Result<()> {
         Command::Generations => commands::generations::list(&ctx, out),
         Command::Switch { generation } => commands::generations::switch(&ctx, out, *generation),
         Command::Rollback => commands::generations::rollback(&ctx, out),
+        Command::Delete { generations, force } => {
+            commands::generations::delete(&ctx, out, generations, *force)
+        }
+        Command::Pin { generation } => commands::generations::pin(&ctx, out, *generation, true),
+        Command::Unpin { generation } => commands::generations::pin(&ctx, out, *generation, false),
+        Command::Label { generation, text } => {
+            commands::generations::label(&ctx, out, *generation, text)
+        }
         Command::Start(args) => commands::start::run(&ctx, args),
         Command::Discover => commands::discover::run(&ctx, out),
         Command::Manifest(cmd) => commands::manifest::run(out, cmd),

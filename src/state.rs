@@ -6,13 +6,14 @@
 //! writing anything, plan (and refuse bad input there, so that a refusal writes nothing),
 //! then take the lock and plan again only if the state changed in between.
 
+use crate::db::table::DamagedRecord;
 use crate::db::{Db, follow};
 use crate::error::{Error, Result};
 use crate::fs::lock::{self, LockGuard};
 use crate::fs::safe;
 use crate::layout::DataDir;
 use crate::plugins::{Pins, PluginRecord, Requirement};
-use crate::profile::Profile;
+use crate::profile::{Checked, Profile};
 use crate::report::Reporter;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -54,6 +55,8 @@ pub struct State {
     pub records: Vec<PluginRecord>,
     /// The git records' pins, by record id.
     pub pins: Pins,
+    /// Rows of the `plugins` table that cannot be read as records (listed, never built).
+    pub damaged: Vec<DamagedRecord>,
     pub current: Option<u32>,
 }
 
@@ -144,13 +147,14 @@ impl Context {
     /// Reads the state without writing anything (no database is created).
     pub fn read(&self) -> Result<State> {
         self.check_data_dir()?;
-        let (records, pins) = match Db::open_read(&self.dirs.db())? {
-            Some(db) => (db.read().all()?, db.read().pins()?),
+        let (rows, pins) = match Db::open_read(&self.dirs.db())? {
+            Some(db) => (db.read().rows()?, db.read().pins()?),
             None => Default::default(),
         };
         Ok(State {
-            records,
+            records: rows.records,
             pins,
+            damaged: rows.damaged,
             current: self.profile().current()?,
         })
     }
@@ -169,26 +173,33 @@ impl Context {
     }
 
     /// Takes the data directory's lock, opens the database for writing, removes leftovers
-    /// of killed commands and catches the plugin rows up with `current`.
+    /// of killed commands, reconciles the generation index with the links and catches the
+    /// plugin rows up with `current`.
     pub fn lock(&self) -> Result<Session> {
         let guard = self.lock_dir()?;
-        let profile = self.profile();
+        let mut profile = self.profile();
         profile.clear_leftovers()?;
         conflict_checks::clear_leftovers(&self.dirs)?;
+        let store = self.store();
+        for note in profile.reconcile(&store)? {
+            self.reporter.step(&note);
+        }
         let db = Db::open_rw(&self.dirs.db())?;
+        let rows = db.read().rows()?;
         let state = State {
-            records: db.read().all()?,
+            records: rows.records,
             pins: db.read().pins()?,
+            damaged: rows.damaged,
             current: profile.current()?,
         };
         let mut session = Session {
             db,
             profile,
-            store: self.store(),
+            store,
             state,
             _lock: guard,
         };
-        session.catch_up()?;
+        session.catch_up(self.reporter.as_ref())?;
         Ok(session)
     }
 }
@@ -225,36 +236,37 @@ fn lock_timeout() -> Result<Duration> {
 }
 
 impl Session {
-    /// Makes the rows follow `current` if they do not yet.
-    fn catch_up(&mut self) -> Result<()> {
+    /// Makes the rows follow `current` if they do not yet. A damaged or dangling `current`
+    /// is reported and left for `switch`, `rollback` or `build` to repair.
+    fn catch_up(&mut self, reporter: &dyn Reporter) -> Result<()> {
         let Some(current) = self.state.current else {
             return Ok(());
         };
         if follow::follows(&self.db.read(), current)? {
             return Ok(());
         }
-        let manifest = self.manifest_of(current)?;
-        follow::follow(&mut self.db, &manifest.plugins, current)?;
-        self.reread()
+        match self.profile.check(current, &self.store)? {
+            Checked::Sound(_, manifest) => {
+                follow::follow(&mut self.db, &manifest.plugins, current)?;
+                self.reread()
+            }
+            damaged => {
+                reporter.warn(&format!(
+                    "the plugin rows cannot follow `current`: {}; `switch N`, `rollback` or `build` repairs `current`",
+                    damaged.problem(current).unwrap_or_default()
+                ));
+                Ok(())
+            }
+        }
     }
 
     /// Reads the records again (after this session changed them).
     pub fn reread(&mut self) -> Result<()> {
-        self.state.records = self.db.read().all()?;
+        let rows = self.db.read().rows()?;
+        self.state.records = rows.records;
+        self.state.damaged = rows.damaged;
         self.state.pins = self.db.read().pins()?;
         Ok(())
-    }
-
-    /// The registered bundle manifest of `generation`.
-    pub fn manifest_of(&self, generation: u32) -> Result<BundleManifest> {
-        let gen_ = self
-            .profile
-            .get(generation)?
-            .ok_or_else(|| unknown(generation))?;
-        self.store.load(&gen_.hash)?.ok_or_else(|| Error::Corrupt {
-            path: self.store.path(&gen_.hash),
-            reason: format!("generation {generation}'s bundle is not a registered bundle"),
-        })
     }
 
     /// Points `current` at `generation`, whose bundle is `manifest`, and makes the rows
@@ -284,12 +296,4 @@ impl Session {
             }
         }
     }
-}
-
-/// The error for a generation number that does not exist.
-pub fn unknown(number: u32) -> Error {
-    Error::not_found(
-        format!("generation {number} does not exist"),
-        "list them with `cosmo-bundle generations`",
-    )
 }

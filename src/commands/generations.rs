@@ -1,4 +1,4 @@
-//! `generations`, `switch`, `rollback`.
+//! `generations`, `switch`, `rollback`, `delete`, `pin`, `unpin`, `label`.
 
 use crate::error::Result;
 use crate::ops::generations;
@@ -15,4 +15,16 @@ pub fn switch(ctx: &Context, out: Printer, number: u32) -> Result<()> {
 
 pub fn rollback(ctx: &Context, out: Printer) -> Result<()> {
     out.print(&generations::rollback(ctx)?)
+}
+
+pub fn delete(ctx: &Context, out: Printer, numbers: &[u32], force: bool) -> Result<()> {
+    out.print(&generations::delete(ctx, numbers, force)?)
+}
+
+pub fn pin(ctx: &Context, out: Printer, number: u32, pinned: bool) -> Result<()> {
+    out.print(&generations::pin(ctx, number, pinned)?)
+}
+
+pub fn label(ctx: &Context, out: Printer, number: u32, text: &str) -> Result<()> {
+    out.print(&generations::label(ctx, number, text)?)
 }

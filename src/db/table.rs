@@ -7,7 +7,9 @@
 
 use crate::error::{Error, Result};
 use crate::plugins::{Pin, Pins, PluginRecord, SourceType, Status, normalize};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -186,22 +188,40 @@ impl Table<'_> {
         Ok(())
     }
 
-    /// Every plugin record, oldest first.
+    /// Every sound plugin record, oldest first (damaged rows are left out).
     pub fn all(&self) -> Result<Vec<PluginRecord>> {
+        Ok(self.rows()?.records)
+    }
+
+    /// Every row, oldest first: the sound records, and the damaged rows kept as stored.
+    pub fn rows(&self) -> Result<Rows> {
+        let mut rows = Rows::default();
         if !self.has_table("plugins")? {
-            return Ok(Vec::new());
+            return Ok(rows);
         }
         let mut stmt = self
             .conn
             .prepare(&format!(
-                "SELECT {COLUMNS} FROM plugins ORDER BY created_at, id"
+                "SELECT rowid, {COLUMNS} FROM plugins ORDER BY created_at, id"
             ))
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], raw_row)
+        let raw = stmt
+            .query_map([], |r| {
+                let mut values = Vec::with_capacity(COLUMN_NAMES.len());
+                for i in 0..COLUMN_NAMES.len() {
+                    values.push(r.get::<_, Value>(i + 1)?);
+                }
+                Ok((r.get::<_, i64>(0)?, values))
+            })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.err(e))?;
-        rows.into_iter().map(|r| r.into_record(self.path)).collect()
+        for (rowid, values) in raw {
+            match classify(rowid, values) {
+                Row::Sound(r) => rows.records.push(r),
+                Row::Damaged(d) => rows.damaged.push(d),
+            }
+        }
+        Ok(rows)
     }
 
     /// Inserts a new record.
@@ -292,6 +312,22 @@ impl Table<'_> {
         Ok(())
     }
 
+    /// Deletes a damaged row: by its rowid, and only while its id is still the one read.
+    pub fn delete_damaged(&self, row: &DamagedRecord) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM plugins WHERE rowid = ?1 AND id IS ?2",
+                params![row.rowid, row.id],
+            )
+            .map_err(|e| self.err(e))?;
+        if let Some(id) = &row.id
+            && self.has_table("cosmo_bundle_git_pins")?
+        {
+            self.delete_pin(id)?;
+        }
+        Ok(())
+    }
+
     /// Reads a value of cosmo-bundle's own state.
     pub fn state(&self, key: &str) -> Result<Option<String>> {
         if !self.has_table("cosmo_bundle_state")? {
@@ -320,20 +356,84 @@ impl Table<'_> {
     }
 }
 
-/// Finds a record by id (32 hex digits, any case, dashes allowed) or by name or
-/// distribution.
-pub fn find<'r>(records: &'r [PluginRecord], key: &str) -> Result<&'r PluginRecord> {
-    let id = key.replace('-', "").to_ascii_lowercase();
-    if let Some(r) = records.iter().find(|r| r.id == id) {
-        return Ok(r);
+/// A row found by [`find`].
+#[derive(Debug, Clone, Copy)]
+pub enum Found<'r> {
+    Sound(&'r PluginRecord),
+    Damaged(&'r DamagedRecord),
+}
+
+impl<'r> Found<'r> {
+    /// The sound record; a damaged row is refused with what is wrong and how to remove it.
+    pub fn sound(self) -> Result<&'r PluginRecord> {
+        match self {
+            Found::Sound(r) => Ok(r),
+            Found::Damaged(d) => Err(Error::damaged(
+                format!(
+                    "plugin record {} is damaged: {}",
+                    d.id.as_deref().unwrap_or("(no id)"),
+                    d.problems.join("; ")
+                ),
+                "remove it with `cosmo-bundle plugin remove ID` and add the plugin again",
+            )),
+        }
     }
-    let norm = normalize(key);
-    let hits: Vec<&PluginRecord> = records
+
+    /// The row, owned.
+    pub fn cloned(self) -> Row {
+        match self {
+            Found::Sound(r) => Row::Sound(r.clone()),
+            Found::Damaged(d) => Row::Damaged(d.clone()),
+        }
+    }
+}
+
+/// An id in the form it is compared in: hex digits without dashes, lower case.
+fn id_key(id: &str) -> String {
+    id.replace('-', "").to_ascii_lowercase()
+}
+
+/// Finds a row, sound or damaged, by id (32 hex digits or a dashed UUID, any case) or by
+/// name or distribution.
+pub fn find<'r>(
+    records: &'r [PluginRecord],
+    damaged: &'r [DamagedRecord],
+    key: &str,
+) -> Result<Found<'r>> {
+    let id = id_key(key);
+    let by_id: Vec<Found> = records
         .iter()
-        .filter(|r| r.name == key || r.key() == norm)
+        .filter(|r| id_key(&r.id) == id)
+        .map(Found::Sound)
+        .chain(
+            damaged
+                .iter()
+                .filter(|d| d.id.as_deref().map(id_key) == Some(id.clone()))
+                .map(Found::Damaged),
+        )
         .collect();
+    let norm = normalize(key);
+    let hits = if by_id.is_empty() {
+        records
+            .iter()
+            .filter(|r| r.name == key || r.key() == norm)
+            .map(Found::Sound)
+            .chain(
+                damaged
+                    .iter()
+                    .filter(|d| {
+                        d.name
+                            .as_deref()
+                            .is_some_and(|n| n == key || normalize(n) == norm)
+                    })
+                    .map(Found::Damaged),
+            )
+            .collect()
+    } else {
+        by_id
+    };
     match hits.as_slice() {
-        [one] => Ok(one),
+        [one] => Ok(*one),
         [] => Err(Error::not_found(
             format!("no plugin record matches {key:?}"),
             "see the records with `cosmo-bundle plugin list`",
@@ -377,58 +477,164 @@ fn check_is_file(path: &Path) -> Result<()> {
     }
 }
 
-/// A row as stored, before its enum columns are checked.
-struct RawRow {
-    id: String,
-    name: String,
-    source: String,
-    source_type: String,
-    installed_version: Option<String>,
-    updated_version: Option<String>,
-    install_status: String,
-    error_message: Option<String>,
-    created_at: String,
-    updated_at: String,
+/// The columns of [`COLUMNS`], in order.
+const COLUMN_NAMES: [&str; 10] = [
+    "id",
+    "name",
+    "source",
+    "source_type",
+    "installed_version",
+    "updated_version",
+    "install_status",
+    "error_message",
+    "created_at",
+    "updated_at",
+];
+
+/// Columns the server's model declares NOT NULL.
+const REQUIRED: [&str; 7] = [
+    "id",
+    "name",
+    "source",
+    "source_type",
+    "install_status",
+    "created_at",
+    "updated_at",
+];
+
+/// The rows of the `plugins` table, sound and damaged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    pub records: Vec<PluginRecord>,
+    pub damaged: Vec<DamagedRecord>,
 }
 
-fn raw_row(r: &Row) -> rusqlite::Result<RawRow> {
-    Ok(RawRow {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        source: r.get(2)?,
-        source_type: r.get(3)?,
-        installed_version: r.get(4)?,
-        updated_version: r.get(5)?,
-        install_status: r.get(6)?,
-        error_message: r.get(7)?,
-        created_at: r.get(8)?,
-        updated_at: r.get(9)?,
+/// One row of the `plugins` table: a sound record, or a damaged row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Row {
+    Sound(PluginRecord),
+    Damaged(DamagedRecord),
+}
+
+/// A row the contract cannot read (written by another program): its columns as stored,
+/// and what is wrong with them. It is listed, never built, and can be removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct DamagedRecord {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub source: Option<String>,
+    pub source_type: Option<String>,
+    pub installed_version: Option<String>,
+    pub updated_version: Option<String>,
+    pub install_status: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    /// Always true: marks the row as damaged in the JSON output.
+    pub damaged: bool,
+    /// What is wrong, one sentence per problem.
+    pub problems: Vec<String>,
+    #[serde(skip)]
+    rowid: i64,
+}
+
+/// Reads one row's values (in [`COLUMN_NAMES`] order) as a sound record, or as a damaged
+/// row with every problem found.
+fn classify(rowid: i64, values: Vec<Value>) -> Row {
+    let mut problems = Vec::new();
+    let mut text: Vec<Option<String>> = values
+        .into_iter()
+        .zip(COLUMN_NAMES)
+        .map(|(v, col)| match v {
+            Value::Null => None,
+            Value::Text(t) => Some(t),
+            Value::Integer(i) => {
+                problems.push(format!("{col} holds the number {i}, not text"));
+                Some(i.to_string())
+            }
+            Value::Real(f) => {
+                problems.push(format!("{col} holds the number {f}, not text"));
+                Some(f.to_string())
+            }
+            Value::Blob(b) => {
+                problems.push(format!("{col} holds binary data, not text"));
+                Some(String::from_utf8_lossy(&b).into_owned())
+            }
+        })
+        .collect();
+    let get = |col: &str| text[COLUMN_NAMES.iter().position(|c| *c == col).unwrap_or(0)].clone();
+    for col in REQUIRED {
+        if get(col).is_none() {
+            problems.push(format!("{col} is NULL"));
+        }
+    }
+    if let Some(id) = get("id")
+        && uuid::Uuid::try_parse(&id).is_err()
+    {
+        problems.push(format!("id {id:?} is not a UUID"));
+    }
+    let source_type = get("source_type").and_then(|v| {
+        let parsed = SourceType::from_db(&v);
+        if parsed.is_none() {
+            problems.push(format!(
+                "source_type {v:?} is not one of {}",
+                names(SourceType::ALL)
+            ));
+        }
+        parsed
+    });
+    let install_status = get("install_status").and_then(|v| {
+        let parsed = Status::from_db(&v);
+        if parsed.is_none() {
+            problems.push(format!(
+                "install_status {v:?} is not one of {}",
+                names(Status::ALL)
+            ));
+        }
+        parsed
+    });
+    let mut take = |col: &str| {
+        let i = COLUMN_NAMES.iter().position(|c| *c == col).unwrap_or(0);
+        text[i].take()
+    };
+    if let (true, Some(source_type), Some(install_status)) =
+        (problems.is_empty(), source_type, install_status)
+    {
+        return Row::Sound(PluginRecord {
+            id: take("id").unwrap_or_default(),
+            name: take("name").unwrap_or_default(),
+            source: take("source").unwrap_or_default(),
+            source_type,
+            installed_version: take("installed_version"),
+            updated_version: take("updated_version"),
+            install_status,
+            error_message: take("error_message"),
+            created_at: take("created_at").unwrap_or_default(),
+            updated_at: take("updated_at").unwrap_or_default(),
+        });
+    }
+    Row::Damaged(DamagedRecord {
+        id: take("id"),
+        name: take("name"),
+        source: take("source"),
+        source_type: take("source_type"),
+        installed_version: take("installed_version"),
+        updated_version: take("updated_version"),
+        install_status: take("install_status"),
+        error_message: take("error_message"),
+        created_at: take("created_at"),
+        updated_at: take("updated_at"),
+        damaged: true,
+        problems,
+        rowid,
     })
 }
 
-impl RawRow {
-    fn into_record(self, path: &Path) -> Result<PluginRecord> {
-        let bad = |col: &str, v: &str| Error::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("plugin {} has an unknown {col} {v:?}", self.id),
-        };
-        let source_type = SourceType::from_db(&self.source_type)
-            .ok_or_else(|| bad("source_type", &self.source_type))?;
-        let install_status = Status::from_db(&self.install_status)
-            .ok_or_else(|| bad("install_status", &self.install_status))?;
-        Ok(PluginRecord {
-            id: self.id,
-            name: self.name,
-            source: self.source,
-            source_type,
-            installed_version: self.installed_version,
-            updated_version: self.updated_version,
-            install_status,
-            error_message: self.error_message,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
+/// `A, B or C`: the stored names of an enum.
+fn names<T>(all: &[(T, &str)]) -> String {
+    let names: Vec<&str> = all.iter().map(|(_, n)| *n).collect();
+    names.join(", ")
 }
 
 #[cfg(test)]
@@ -454,9 +660,15 @@ mod tests {
         db.write(|t| t.insert(&r)).unwrap();
         let all = db.read().all().unwrap();
         assert_eq!(all, vec![r.clone()]);
-        assert_eq!(find(&all, "Zigbee_Switch").unwrap(), &r);
-        assert_eq!(find(&all, &r.id.to_ascii_uppercase()).unwrap(), &r);
-        assert!(matches!(find(&all, "x"), Err(Error::NotFound { .. })));
+        let sound = |key: &str| find(&all, &[], key).and_then(Found::sound).cloned();
+        assert_eq!(sound("Zigbee_Switch").unwrap(), r);
+        assert_eq!(sound(&r.id.to_ascii_uppercase()).unwrap(), r);
+        let dashed = uuid::Uuid::parse_str(&r.id)
+            .unwrap()
+            .hyphenated()
+            .to_string();
+        assert_eq!(sound(&dashed).unwrap(), r);
+        assert!(matches!(sound("x"), Err(Error::NotFound { .. })));
         let sql: String = db
             .conn
             .query_row(
@@ -496,13 +708,71 @@ mod tests {
     }
 
     #[test]
-    fn unknown_enum_names_are_reported_not_guessed() {
+    fn foreign_rows_are_read_as_damaged_with_every_problem_and_can_be_deleted() {
         let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open_rw(&dir.path().join("cosmo.db")).unwrap();
-        db.write(|t| t.insert(&record("a"))).unwrap();
-        db.conn
-            .execute("UPDATE plugins SET install_status = 'pending'", [])
-            .unwrap();
-        assert!(matches!(db.read().all(), Err(Error::Corrupt { .. })));
+        let path = dir.path().join("cosmo.db");
+        // A server whose table has no NOT NULL constraints can write anything.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE plugins (name VARCHAR(255), source TEXT, source_type VARCHAR(4),
+             installed_version VARCHAR(50), updated_version VARCHAR(50),
+             install_status VARCHAR(11), error_message TEXT, id CHAR(32),
+             created_at DATETIME, updated_at DATETIME, PRIMARY KEY (id));
+             INSERT INTO plugins VALUES ('a', 'a', 'PYPI', NULL, '1.0', 'pending', NULL,
+               'AAAAAAAA-AAAA-4AAA-8AAA-AAAAAAAAAAAA', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000');
+             INSERT INTO plugins VALUES (NULL, 'b', 'SVN', NULL, '1.0', 'PENDING', NULL,
+               'bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb', 1767225600, '2026-01-01 00:00:00.000000');
+             INSERT INTO plugins VALUES ('c', 'c', 'PYPI', NULL, '1.0', 'PENDING', NULL,
+               'CCCCCCCC-CCCC-4CCC-8CCC-CCCCCCCCCCCC', '2026-01-02 00:00:00.000000', '2026-01-02 00:00:00.000000');",
+        )
+        .unwrap();
+        drop(conn);
+        let mut db = Db::open_rw(&path).unwrap();
+        let rows = db.read().rows().unwrap();
+        assert_eq!(
+            rows.records.len(),
+            1,
+            "the sound row (a dashed upper-case id) reads"
+        );
+        assert_eq!(db.read().all().unwrap(), rows.records);
+        assert_eq!(rows.damaged.len(), 2, "{rows:?}");
+        let a = rows.damaged.iter().find(|d| d.name.is_some()).unwrap();
+        let b = rows.damaged.iter().find(|d| d.name.is_none()).unwrap();
+        assert_eq!(a.install_status.as_deref(), Some("pending"));
+        assert_eq!(
+            a.problems,
+            ["install_status \"pending\" is not one of UNINSTALLED, PENDING, INSTALLED, FAILED"]
+        );
+        assert_eq!(b.name, None);
+        assert_eq!(b.problems.len(), 3, "{:?}", b.problems);
+        assert!(b.problems.iter().any(|p| p == "name is NULL"));
+        assert!(
+            b.problems
+                .iter()
+                .any(|p| p.contains("created_at holds the number"))
+        );
+        assert!(b.problems.iter().any(|p| p.contains("\"SVN\"")));
+        // Found by id in any form, refused where a sound record is needed, deletable.
+        let found = find(
+            &rows.records,
+            &rows.damaged,
+            "aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa",
+        )
+        .unwrap();
+        assert!(matches!(found, Found::Damaged(d) if d == a));
+        assert!(matches!(found.sound(), Err(Error::Damaged { .. })));
+        assert!(matches!(
+            find(&rows.records, &rows.damaged, "c").unwrap(),
+            Found::Sound(_)
+        ));
+        db.write(|t| t.delete_damaged(a)).unwrap();
+        db.write(|t| t.delete_damaged(b)).unwrap();
+        let rows = db.read().rows().unwrap();
+        assert!(rows.damaged.is_empty());
+        assert_eq!(rows.records.len(), 1);
+        let json = serde_json::to_value(Row::Damaged(a.clone())).unwrap();
+        assert_eq!(json["damaged"], true);
+        assert_eq!(json["install_status"], "pending");
+        assert!(json.get("rowid").is_none());
     }
 }

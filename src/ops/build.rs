@@ -6,13 +6,16 @@ use crate::ops::plugins::is_missing;
 use crate::output::BuildOutput;
 use crate::plugins::git;
 use crate::plugins::{Pins, PluginRecord, Status, record, wanted_set};
+use crate::profile::Checked;
+use crate::profile::index::check_label;
 use crate::state::{Context, Session};
 use crate::store::conflict_checks;
 use crate::store::server::ServerRepo;
 
-/// Builds (or reuses) the bundle of the wanted set and records a generation; with
-/// `switch`, makes it current.
-pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
+/// Builds (or reuses) the bundle of the wanted set and records a generation (labelled
+/// `label`); with `switch`, makes it current.
+pub fn build(ctx: &Context, switch: bool, label: Option<&str>) -> Result<BuildOutput> {
+    let label = label.map(check_label).transpose()?.flatten();
     let server = ctx.server()?;
     let store = ctx.store();
     // Refused before anything is written, not when the checks run.
@@ -28,9 +31,9 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
         pins.extend(new_pins.clone());
         let spec = ctx.spec(&server, wanted_set(&state.records, &pins)?)?;
         // A missing uv is refused before anything is written; a cache hit needs none.
-        let uv = match store.load(spec.hash())? {
-            Some(_) => None,
-            None => Some(ctx.uv()?),
+        let uv = match store.load(spec.hash()) {
+            Ok(Some(_)) => None,
+            _ => Some(ctx.uv()?),
         };
         Ok((spec, uv, new_pins))
     })?;
@@ -42,17 +45,20 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
     let hash = spec.hash().to_string();
     let path = store.path(&hash);
 
-    let registered = session.store.load(&hash)?;
-    if let Some(manifest) = &registered
-        && let Some(current) = session.state.current
-        && session
-            .profile
-            .get(current)?
-            .is_some_and(|g| g.hash == hash)
+    // Nothing to do when the current generation is sound and has this set (a damaged or
+    // dangling `current` is repaired by the new generation).
+    if let Some(current) = session.state.current
+        && let Checked::Sound(g, manifest) = session.profile.check(current, &session.store)?
+        && g.hash == hash
     {
         // The same bundle: records that now name it otherwise (a git ref at the same
         // commit) follow it.
         crate::db::follow::follow(&mut session.db, &manifest.plugins, current)?;
+        if label.is_some() {
+            ctx.reporter.warn(&format!(
+                "--label was not recorded: no new generation was made; label the current one with `cosmo-bundle label {current} TEXT`"
+            ));
+        }
         return Ok(BuildOutput {
             hash,
             generation: None,
@@ -60,13 +66,15 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
             switched: false,
             rows_pending: false,
             path,
-            plugins: manifest.plugins.clone(),
+            plugins: manifest.plugins,
+            label: None,
         });
     }
 
-    let (manifest, reused) = match registered {
-        Some(m) => (m, true),
-        None => {
+    let (manifest, reused) = match session.store.load(&hash) {
+        Ok(Some(m)) => (m, true),
+        unregistered => {
+            refuse_damaged(&session, &hash, unregistered.err())?;
             let uv = match uv {
                 Some(uv) => uv,
                 None => ctx.uv()?,
@@ -89,7 +97,7 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
             }
         }
     };
-    let generation = session.profile.add(&hash)?;
+    let generation = session.profile.add(&hash, label)?;
     crate::fault::point("after-generation-link");
     let rows_pending = switch && !session.activate_bundle(generation.number, &manifest, ctx)?;
     Ok(BuildOutput {
@@ -100,7 +108,34 @@ pub fn build(ctx: &Context, switch: bool) -> Result<BuildOutput> {
         rows_pending,
         path,
         plugins: manifest.plugins,
+        label: generation.label,
     })
+}
+
+/// Refuses to build `hash` in place when its directory exists unregistered (or unreadable)
+/// and generations point to it: a server may be running from it, so it is never deleted.
+fn refuse_damaged(session: &Session, hash: &str, unreadable: Option<Error>) -> Result<()> {
+    let dir = session.store.path(hash);
+    let users = session.profile.view()?.referencing(hash);
+    if users.is_empty() || fs_err::symlink_metadata(&dir).is_err() {
+        return Ok(());
+    }
+    let why = match unreadable {
+        Some(e) => format!("its bundle.json is unreadable: {e}"),
+        None => "it has no bundle.json".to_string(),
+    };
+    let list: Vec<String> = users.iter().map(u32::to_string).collect();
+    Err(Error::damaged(
+        format!(
+            "the bundle {} of this plugin set is damaged ({why}), and generation(s) {} point to it; it is not rebuilt in place, since a server may be running from it",
+            dir.display(),
+            list.join(", ")
+        ),
+        format!(
+            "delete those generations with `cosmo-bundle delete {}` (switch away first if one is current), then build again",
+            list.join(" ")
+        ),
+    ))
 }
 
 /// A build that uv found no solution for: records the conflict on the records that caused

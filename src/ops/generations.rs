@@ -1,78 +1,133 @@
-//! Generations: list, switch, rollback.
+//! Generations: list, switch, rollback, delete, pin, unpin, label.
+//!
+//! Every mutation checks its input on a read of the profile first (a refusal writes
+//! nothing), then takes the lock and checks again on the reconciled index.
 
 use crate::error::{Error, Result};
-use crate::output::{ActivationOutput, GenerationList, GenerationOutput};
-use crate::profile::Profile;
-use crate::state::{Context, Session, unknown};
+use crate::output::{
+    ActivationOutput, DamageOutput, DeleteOutput, DeletedOutput, GenerationList, GenerationOutput,
+    LabelOutput, PinOutput, SkippedOutput,
+};
+use crate::profile::{
+    self, Checked, Generation, Lookup, Profile, View, describe_all, index, unknown,
+};
+use crate::state::{Context, Session};
+use crate::store::Store;
+use crate::store::bundle::{BundleManifest, BundlePlugin};
+use std::collections::HashMap;
+use std::rc::Rc;
 
-/// Every generation with its plugins (read-only).
+/// Every generation with its plugins, label, pin and damage (read-only). Reads the index,
+/// `generations/` once, `current`, and each distinct bundle's manifest once.
 pub fn list(ctx: &Context) -> Result<GenerationList> {
     let profile = ctx.profile();
     let store = ctx.store();
+    let view = profile.view()?;
+    warn_about(ctx, view);
     let current = profile.current()?;
-    let gens = profile
-        .generations()?
-        .into_iter()
+    if let Some(c) = current
+        && view.get(c).is_none()
+    {
+        ctx.reporter.warn(&format!(
+            "`current` points to generation {c}, which does not exist; `switch N`, `rollback` or `build` repairs it"
+        ));
+    }
+    let mut bundles: HashMap<&str, Result<Rc<[BundlePlugin]>, profile::Damage>> = HashMap::new();
+    for g in &view.generations {
+        bundles
+            .entry(g.hash.as_str())
+            .or_insert_with(|| profile::bundle(&store, &g.hash).map(|m| m.plugins.into()));
+    }
+    let gens = view
+        .generations
+        .iter()
         .map(|g| {
-            let manifest = store.load(&g.hash).ok().flatten();
+            let bundle = &bundles[g.hash.as_str()];
+            let damage: Vec<DamageOutput> = view
+                .link_damage(g)
+                .iter()
+                .chain(bundle.as_ref().err())
+                .map(|d| DamageOutput {
+                    kind: d.kind(),
+                    message: d.describe(g),
+                })
+                .collect();
             GenerationOutput {
                 number: g.number,
+                hash: g.hash.clone(),
                 current: current == Some(g.number),
-                created_at: g
-                    .created_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                created_at: g.created_at.clone(),
                 path: store.path(&g.hash),
-                valid: manifest.is_some(),
-                plugins: manifest.map(|m| m.plugins).unwrap_or_default(),
-                hash: g.hash,
+                valid: bundle.is_ok(),
+                plugins: bundle.as_ref().cloned().unwrap_or_else(|_| Rc::from([])),
+                label: g.label.clone(),
+                pinned: g.pinned,
+                damage,
             }
         })
         .collect();
     Ok(GenerationList(gens))
 }
 
-/// Makes generation `number` current.
-pub fn switch(ctx: &Context, number: u32) -> Result<ActivationOutput> {
-    let profile = ctx.profile();
-    let (session, ()) = ctx.locked(|_| match profile.get(number)? {
-        Some(_) => Ok(()),
-        None => Err(unknown(number)),
-    })?;
-    activate(ctx, session, number)
+/// Warns about what a read of the profile found that is no generation.
+fn warn_about(ctx: &Context, view: &View) {
+    if let Some(e) = &view.index_error {
+        ctx.reporter
+            .warn(&format!("{e}; the generation links were read instead"));
+    }
+    for (n, reason) in &view.strays {
+        ctx.reporter.warn(&format!(
+            "{reason}; it is ignored (remove it with `cosmo-bundle delete {n}`)"
+        ));
+    }
 }
 
-/// Makes the highest-numbered generation below the current one current.
-pub fn rollback(ctx: &Context) -> Result<ActivationOutput> {
-    let profile = ctx.profile();
-    let (session, target) = ctx.locked(|state| previous(&profile, state.current))?;
-    activate(ctx, session, target)
-}
-
-fn activate(ctx: &Context, mut session: Session, number: u32) -> Result<ActivationOutput> {
-    let previous = session.state.current;
-    let generation = session
-        .profile
-        .get(number)?
-        .ok_or_else(|| unknown(number))?;
-    let manifest = session
-        .store
-        .load(&generation.hash)?
-        .ok_or_else(|| Error::Corrupt {
-            path: session.store.path(&generation.hash),
-            reason: format!("generation {number}'s bundle is not a registered bundle"),
-        })?;
-    let followed = session.activate_bundle(number, &manifest, ctx)?;
-    Ok(ActivationOutput {
-        current: number,
-        previous,
-        rows_pending: !followed,
-        path: session.store.path(&generation.hash),
-        hash: generation.hash,
-        plugins: manifest.plugins,
+/// Generation `number`, sound and ready to be made current, or why it cannot be.
+fn sound(profile: &Profile, store: &Store, number: u32) -> Result<(Generation, BundleManifest)> {
+    let checked = profile.check(number, store)?;
+    if let Checked::Sound(g, manifest) = checked {
+        return Ok((g, *manifest));
+    }
+    let message = checked.problem(number).unwrap_or_default();
+    Err(match checked {
+        Checked::Missing => unknown(number),
+        _ => Error::damaged(
+            message,
+            format!(
+                "switch to another generation (see `cosmo-bundle generations`), or delete this one with `cosmo-bundle delete {number}`"
+            ),
+        ),
     })
 }
 
-fn previous(profile: &Profile, current: Option<u32>) -> Result<u32> {
+/// Makes generation `number` current.
+pub fn switch(ctx: &Context, number: u32) -> Result<ActivationOutput> {
+    sound(&ctx.profile(), &ctx.store(), number)?;
+    let session = ctx.lock()?;
+    let (g, manifest) = sound(&session.profile, &session.store, number)?;
+    activate(ctx, session, g, manifest, Vec::new())
+}
+
+/// Makes the highest-numbered sound generation below the current one current, passing
+/// over damaged ones.
+pub fn rollback(ctx: &Context) -> Result<ActivationOutput> {
+    let profile = ctx.profile();
+    rollback_target(&profile, &ctx.store(), profile.current()?)?;
+    let session = ctx.lock()?;
+    let (g, manifest, skipped) =
+        rollback_target(&session.profile, &session.store, session.state.current)?;
+    for s in &skipped {
+        ctx.reporter
+            .warn(&format!("skipped generation {}: {}", s.number, s.reason));
+    }
+    activate(ctx, session, g, manifest, skipped)
+}
+
+fn rollback_target(
+    profile: &Profile,
+    store: &Store,
+    current: Option<u32>,
+) -> Result<(Generation, BundleManifest, Vec<SkippedOutput>)> {
     let hint = "list generations with `cosmo-bundle generations`";
     let Some(current) = current else {
         return Err(Error::input(
@@ -80,16 +135,155 @@ fn previous(profile: &Profile, current: Option<u32>) -> Result<u32> {
             hint,
         ));
     };
-    profile
-        .generations()?
-        .into_iter()
-        .rev()
-        .find(|g| g.number < current)
-        .map(|g| g.number)
-        .ok_or_else(|| {
-            Error::input(
-                format!("generation {current} is the oldest; there is nothing to roll back to"),
-                hint,
-            )
-        })
+    let mut skipped = Vec::new();
+    for candidate in profile.below(current)? {
+        match profile.check(candidate, store)? {
+            Checked::Sound(g, manifest) => return Ok((g, *manifest, skipped)),
+            Checked::Damaged(g, damage) => skipped.push(SkippedOutput {
+                number: g.number,
+                reason: format!("damaged: {}", describe_all(&g, &damage)),
+            }),
+            Checked::Stray(_) | Checked::Missing => {}
+        }
+    }
+    if skipped.is_empty() {
+        return Err(Error::input(
+            format!("generation {current} is the oldest; there is nothing to roll back to"),
+            hint,
+        ));
+    }
+    let numbers: Vec<String> = skipped.iter().map(|s| s.number.to_string()).collect();
+    Err(Error::damaged(
+        format!(
+            "there is no sound generation below {current} to roll back to: {} damaged",
+            numbers.join(", ")
+        ),
+        "see `cosmo-bundle generations`; switch to a sound generation with `cosmo-bundle switch N`",
+    ))
+}
+
+fn activate(
+    ctx: &Context,
+    mut session: Session,
+    g: Generation,
+    manifest: BundleManifest,
+    skipped: Vec<SkippedOutput>,
+) -> Result<ActivationOutput> {
+    let previous = session.state.current;
+    let followed = session.activate_bundle(g.number, &manifest, ctx)?;
+    Ok(ActivationOutput {
+        current: g.number,
+        previous,
+        rows_pending: !followed,
+        path: session.store.path(&g.hash),
+        hash: g.hash,
+        plugins: manifest.plugins,
+        label: g.label,
+        skipped,
+    })
+}
+
+/// Deletes generations: their index entries and links (their bundles stay in the store).
+/// Never the current one; a pinned one only with `force`.
+pub fn delete(ctx: &Context, numbers: &[u32], force: bool) -> Result<DeleteOutput> {
+    let mut numbers = numbers.to_vec();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let profile = ctx.profile();
+    plan_delete(profile.view()?, profile.current()?, &numbers, force)?;
+    let mut session = ctx.lock()?;
+    let deleted = plan_delete(
+        session.profile.view()?,
+        session.state.current,
+        &numbers,
+        force,
+    )?;
+    session.profile.delete(&numbers)?;
+    Ok(DeleteOutput { deleted })
+}
+
+fn plan_delete(
+    view: &View,
+    current: Option<u32>,
+    numbers: &[u32],
+    force: bool,
+) -> Result<Vec<DeletedOutput>> {
+    let mut deleted = Vec::new();
+    for &n in numbers {
+        if current == Some(n) {
+            return Err(Error::input(
+                format!("generation {n} is current and cannot be deleted"),
+                "make another generation current first (`cosmo-bundle switch N` or `cosmo-bundle rollback`)",
+            ));
+        }
+        match view.get(n) {
+            Some(g) if g.pinned && !force => {
+                return Err(Error::input(
+                    format!("generation {n} is pinned"),
+                    format!(
+                        "unpin it first (`cosmo-bundle unpin {n}`), or pass --force to delete it anyway"
+                    ),
+                ));
+            }
+            Some(g) => deleted.push(DeletedOutput {
+                number: n,
+                hash: Some(g.hash.clone()),
+                label: g.label.clone(),
+                pinned: g.pinned,
+            }),
+            None if view.strays.contains_key(&n) => deleted.push(DeletedOutput {
+                number: n,
+                hash: None,
+                label: None,
+                pinned: false,
+            }),
+            None => return Err(unknown(n)),
+        }
+    }
+    Ok(deleted)
+}
+
+/// Generation `number`, or why there is none.
+fn entry(profile: &Profile, number: u32) -> Result<Generation> {
+    match profile.lookup(number)? {
+        Lookup::Found(g) => Ok(g),
+        Lookup::Stray(reason) => Err(Error::damaged(
+            format!("generation {number} is damaged: {reason}"),
+            format!("delete it with `cosmo-bundle delete {number}`"),
+        )),
+        Lookup::Missing => Err(unknown(number)),
+    }
+}
+
+/// Pins (`pinned`) or unpins generation `number`.
+pub fn pin(ctx: &Context, number: u32, pinned: bool) -> Result<PinOutput> {
+    entry(&ctx.profile(), number)?;
+    let mut session = ctx.lock()?;
+    let changed = entry(&session.profile, number)?.pinned != pinned;
+    if changed {
+        session.profile.update(number, |g| g.pinned = pinned)?;
+    }
+    Ok(PinOutput {
+        number,
+        pinned,
+        changed,
+    })
+}
+
+/// Sets (or, with an empty text, clears) generation `number`'s label.
+pub fn label(ctx: &Context, number: u32, text: &str) -> Result<LabelOutput> {
+    let label = index::check_label(text)?;
+    entry(&ctx.profile(), number)?;
+    let mut session = ctx.lock()?;
+    let previous = entry(&session.profile, number)?.label;
+    if previous != label {
+        session
+            .profile
+            .update(number, |g| g.label.clone_from(&label))?;
+    }
+    Ok(LabelOutput {
+        number,
+        label,
+        previous,
+    })
 }

@@ -1,6 +1,6 @@
 //! Plugin records: add, list, show, update, remove.
 
-use crate::db::table::find;
+use crate::db::table::{Found, Row, find};
 use crate::error::{Error, Result};
 use crate::plugins::git::{self, Pin};
 use crate::plugins::requirement::{check_git_rev, check_git_url, check_version};
@@ -122,7 +122,7 @@ pub fn add(ctx: &Context, name: &str, source: &NewSource) -> Result<PluginRecord
 pub fn update(ctx: &Context, key: &str, version: Option<&str>) -> Result<PluginRecord> {
     let server = ctx.server()?;
     let (mut session, (record, updated, planned)) = ctx.locked(|state| {
-        let record = find(&state.records, key)?.clone();
+        let record = find(&state.records, &state.damaged, key)?.sound()?.clone();
         let (version, pin) = match record.source_type {
             SourceType::Pypi => {
                 let version = version.ok_or_else(|| {
@@ -270,20 +270,31 @@ fn run_check(ctx: &Context, check: Option<(BundleSpec, Uv)>) -> Result<()> {
     }
 }
 
-/// Deletes a record (and its pin). A plugin of the current bundle keeps running until the
-/// next build.
-pub fn remove(ctx: &Context, key: &str) -> Result<PluginRecord> {
-    let (mut session, record) = ctx.locked(|state| Ok(find(&state.records, key)?.clone()))?;
-    session.db.write(|t| t.delete(&record.id))?;
-    Ok(record)
+/// Deletes a record (and its pin), sound or damaged. A plugin of the current bundle keeps
+/// running until the next build.
+pub fn remove(ctx: &Context, key: &str) -> Result<Row> {
+    let (mut session, row) =
+        ctx.locked(|state| find(&state.records, &state.damaged, key).map(Found::cloned))?;
+    match &row {
+        Row::Sound(record) => session.db.write(|t| t.delete(&record.id))?,
+        Row::Damaged(damaged) => session.db.write(|t| t.delete_damaged(damaged))?,
+    }
+    Ok(row)
 }
 
-/// Every record (read-only).
-pub fn list(ctx: &Context) -> Result<Vec<PluginRecord>> {
-    Ok(ctx.read()?.records)
+/// Every row: the sound records, then the damaged ones (read-only).
+pub fn list(ctx: &Context) -> Result<Vec<Row>> {
+    let state = ctx.read()?;
+    Ok(state
+        .records
+        .into_iter()
+        .map(Row::Sound)
+        .chain(state.damaged.into_iter().map(Row::Damaged))
+        .collect())
 }
 
-/// One record by id or name (read-only).
-pub fn show(ctx: &Context, key: &str) -> Result<PluginRecord> {
-    Ok(find(&ctx.read()?.records, key)?.clone())
+/// One row by id or name (read-only).
+pub fn show(ctx: &Context, key: &str) -> Result<Row> {
+    let state = ctx.read()?;
+    Ok(find(&state.records, &state.damaged, key)?.cloned())
 }

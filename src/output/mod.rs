@@ -4,8 +4,11 @@
 //! These structs are the JSON contract: a field is only ever added, never renamed or
 //! removed. Their JSON Schemas in docs/json/ are generated from them (`schema.rs`).
 
+mod generations;
 pub mod schema;
 mod text;
+
+pub use generations::*;
 
 use crate::error::Error;
 use crate::plugins::PluginRecord;
@@ -148,10 +151,11 @@ pub struct RecordOutput {
     pub record: PluginRecord,
 }
 
-/// `plugin list`.
+/// `plugin list`: the sound records, then the damaged rows (each with `damaged: true` and
+/// its `problems`).
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(transparent)]
-pub struct RecordList(pub Vec<PluginRecord>);
+pub struct RecordList(pub Vec<crate::db::table::Row>);
 
 /// `build`: what it did.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -168,6 +172,8 @@ pub struct BuildOutput {
     pub rows_pending: bool,
     pub path: PathBuf,
     pub plugins: Vec<BundlePlugin>,
+    /// The new generation's label (`--label`).
+    pub label: Option<String>,
 }
 
 /// One generation as `generations` shows it.
@@ -180,7 +186,24 @@ pub struct GenerationOutput {
     pub path: PathBuf,
     /// Whether the bundle is registered in the store.
     pub valid: bool,
-    pub plugins: Vec<BundlePlugin>,
+    /// Shared by the generations of one bundle (read once per bundle).
+    #[serde(serialize_with = "shared_slice")]
+    #[schemars(with = "Vec<BundlePlugin>")]
+    pub plugins: std::rc::Rc<[BundlePlugin]>,
+    /// The operator's note (`label`, `build --label`).
+    pub label: Option<String>,
+    /// Whether the generation is pinned (kept by every garbage collection).
+    pub pinned: bool,
+    /// What is wrong with the generation; empty when it is sound.
+    pub damage: Vec<DamageOutput>,
+}
+
+/// Serialises a shared slice as a plain array.
+fn shared_slice<S: serde::Serializer, T: Serialize>(
+    items: &std::rc::Rc<[T]>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    items.as_ref().serialize(s)
 }
 
 /// `generations`.
@@ -198,6 +221,10 @@ pub struct ActivationOutput {
     pub hash: String,
     pub path: PathBuf,
     pub plugins: Vec<BundlePlugin>,
+    /// The label of the generation now current.
+    pub label: Option<String>,
+    /// Damaged generations `rollback` passed over, highest first.
+    pub skipped: Vec<SkippedOutput>,
 }
 
 /// `config list|set|unset`: every setting that is set.

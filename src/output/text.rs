@@ -35,7 +35,21 @@ impl Render for RecordList {
         if self.0.is_empty() {
             writeln!(out, "no plugin records")?;
         }
-        for r in &self.0 {
+        for row in &self.0 {
+            let r = match row {
+                crate::db::table::Row::Sound(r) => r,
+                crate::db::table::Row::Damaged(d) => {
+                    writeln!(
+                        out,
+                        "{}  {:<11}  {:<24}  {}",
+                        d.id.as_deref().unwrap_or("(no id)"),
+                        "DAMAGED",
+                        d.name.as_deref().unwrap_or("(no name)"),
+                        d.problems.join("; "),
+                    )?;
+                    continue;
+                }
+            };
             writeln!(
                 out,
                 "{}  {:<11}  {:<24}  installed={}  updated={}",
@@ -98,14 +112,27 @@ impl Render for GenerationList {
         }
         for g in &self.0 {
             let mark = if g.current { "*" } else { " " };
-            let missing = if g.valid { "" } else { "  [bundle missing]" };
+            let plugins = if g.valid {
+                plugin_list(&g.plugins)
+            } else {
+                "(plugins unknown)".to_string()
+            };
+            let pin = if g.pinned { "  [pinned]" } else { "" };
+            let label = g
+                .label
+                .as_ref()
+                .map(|l| format!("  \"{l}\""))
+                .unwrap_or_default();
+            let damage = if g.damage.is_empty() {
+                String::new()
+            } else {
+                let what: Vec<&str> = g.damage.iter().map(|d| d.message.as_str()).collect();
+                format!("  DAMAGED: {}", what.join("; "))
+            };
             writeln!(
                 out,
-                "{mark} {:>4}  {}  {}  {}{missing}",
-                g.number,
-                g.created_at,
-                g.hash,
-                plugin_list(&g.plugins)
+                "{mark} {:>4}  {}  {}  {plugins}{pin}{label}{damage}",
+                g.number, g.created_at, g.hash,
             )?;
         }
         Ok(())

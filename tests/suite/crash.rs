@@ -146,7 +146,7 @@ fn killed_during_uv_sync() {
 
 /// Runs `args` paused at fault point `point`, then kills it there: the whole process group
 /// (as a service manager or a power cut would) or the main process alone.
-fn kill_at(env: &Env, args: &[&str], point: &str, group: bool) {
+pub(crate) fn kill_at(env: &Env, args: &[&str], point: &str, group: bool) {
     let mut child = env.paused_at(args, point);
     if group {
         kill_group(child);
@@ -185,6 +185,8 @@ fn killed_at_every_named_point_of_a_build() {
         "after-uv-sync",
         "before-register",
         "after-register",
+        "before-index-write",
+        "after-index-entry",
         "after-generation-link",
         "after-flip",
         "db-before-commit",

@@ -218,6 +218,46 @@ fn every_command_prints_json_that_matches_its_published_schema() {
     c.ok(&env, "rollback", &["rollback"]);
     c.ok(&env, "switch", &["switch", "2"]);
     c.fails(&env, &["switch", "42"], 2, "not_found");
+    let labelled = c.ok(&env, "label", &["label", "1", "before hue"]);
+    assert_eq!(labelled["label"], "before hue");
+    c.ok(&env, "pin", &["pin", "1"]);
+    c.fails(&env, &["delete", "1"], 2, "bad_input");
+    c.ok(&env, "unpin", &["unpin", "1"]);
+    c.fails(&env, &["label", "1", "two\nlines"], 2, "bad_input");
+    let gens = c.ok(&env, "generations", &["generations"]);
+    assert_eq!(gens[0]["label"], "before hue");
+    std::fs::create_dir(env.dir().join("generations/7")).unwrap();
+    c.fails(&env, &["switch", "7"], 1, "damaged");
+    let deleted = c.ok(&env, "delete", &["delete", "7", "1"]);
+    assert_eq!(deleted["deleted"].as_array().unwrap().len(), 2);
+
+    // A row the server wrote with a value the contract does not know.
+    let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
+    conn.execute(
+        "INSERT INTO plugins VALUES ('garage-door', 'garage-door', 'PYPI', NULL, '1.0.0',
+         'pending', NULL, 'abcdef012345467889abcdef01234567',
+         '2026-11-24 23:04:58.000001', '2026-11-24 23:04:58.000001')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let listed = c.ok(&env, "plugin-list", &["plugin", "list"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["damaged"] == true)
+    );
+    c.ok(&env, "plugin-show", &["plugin", "show", "garage-door"]);
+    c.fails(
+        &env,
+        &["plugin", "update", "garage-door", "--version", "1.0.0"],
+        1,
+        "damaged",
+    );
+    let removed = c.ok(&env, "plugin-remove", &["plugin", "remove", "garage-door"]);
+    assert_eq!(removed["damaged"], true);
     c.ok(&env, "plugin-remove", &["plugin", "remove", "hue-lights"]);
     c.fails(&env, &["plugin", "remove", "hue-lights"], 2, "not_found");
 

@@ -13,6 +13,7 @@ mod crash;
 mod json;
 mod plugin_checks;
 mod plugins;
+mod profile;
 mod pypi;
 mod start;
 mod terminal;
