@@ -111,8 +111,11 @@ pub fn switch(ctx: &Context, number: u32) -> Result<ActivationOutput> {
 /// Makes the highest-numbered sound generation below the current one current, passing
 /// over damaged ones.
 pub fn rollback(ctx: &Context) -> Result<ActivationOutput> {
-    let profile = ctx.profile();
-    rollback_target(&profile, &ctx.store(), profile.current()?)?;
+    // Refused before the lock when there is no current generation; the target is found
+    // under the lock, from the reconciled index.
+    if ctx.profile().current()?.is_none() {
+        return Err(no_current());
+    }
     let session = ctx.lock()?;
     let (g, manifest, skipped) =
         rollback_target(&session.profile, &session.store, session.state.current)?;
@@ -130,10 +133,7 @@ fn rollback_target(
 ) -> Result<(Generation, BundleManifest, Vec<SkippedOutput>)> {
     let hint = "list generations with `cosmo-bundle generations`";
     let Some(current) = current else {
-        return Err(Error::input(
-            "there is no current generation to roll back from",
-            hint,
-        ));
+        return Err(no_current());
     };
     let mut skipped = Vec::new();
     for candidate in profile.below(current)? {
@@ -160,6 +160,13 @@ fn rollback_target(
         ),
         "see `cosmo-bundle generations`; switch to a sound generation with `cosmo-bundle switch N`",
     ))
+}
+
+fn no_current() -> Error {
+    Error::input(
+        "there is no current generation to roll back from",
+        "list generations with `cosmo-bundle generations`",
+    )
 }
 
 fn activate(

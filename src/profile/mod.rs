@@ -289,8 +289,15 @@ impl Profile {
             .collect())
     }
 
-    /// Generation `number`: its index entry, else what stands at `generations/<n>`.
+    /// Generation `number`: its index entry, else what stands at `generations/<n>`. When
+    /// nothing has been read yet (a check before the lock), a sound link answers alone,
+    /// without reading the index; a locked session always answers from the reconciled
+    /// index (labels, pins and dates are only there).
     pub fn lookup(&self, number: u32) -> Result<Lookup> {
+        let loaded = self.view.get().is_some() || self.entries.get().is_some();
+        if !loaded && let Ok(g) = self.read_link(number) {
+            return Ok(Lookup::Found(g));
+        }
         if let Some(g) = self.entries()?.get(number) {
             return Ok(Lookup::Found(g.clone()));
         }
