@@ -373,25 +373,40 @@ impl Profile {
     }
 
     /// Every canonical number in `generations/` with what stands there, and the leftovers
-    /// of interrupted flips (`.tmp-*` links): one listing, whose entry types come with it.
+    /// of interrupted flips (`.tmp-*` links): one listing, read into one buffer (no
+    /// allocation per entry), whose entry types come with it.
     fn list_links(&self) -> Result<(BTreeMap<u32, LinkKind>, Vec<PathBuf>)> {
-        let entries = match fs::read_dir(&self.generations) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Default::default()),
-            Err(e) => return Err(e.into()),
+        use rustix::fs::{FileType, Mode, OFlags, RawDir};
+        let dir = self.generations.as_path();
+        let fd = match rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(Default::default()),
+            Err(e) => return Err(cfs::with_path(e.into(), dir).into()),
         };
         let (mut links, mut leftovers) = (BTreeMap::new(), Vec::new());
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut entries = RawDir::new(&fd, buf.spare_capacity_mut());
+        while let Some(entry) = entries.next() {
+            let entry = entry.map_err(|e| cfs::with_path(e.into(), dir))?;
+            let Ok(name) = entry.file_name().to_str() else {
                 continue;
             };
-            let kind = LinkKind::of(entry.file_type()?);
+            let kind = match entry.file_type() {
+                FileType::Symlink => LinkKind::Link,
+                FileType::Directory => LinkKind::Directory,
+                // A file system that does not say: ask.
+                FileType::Unknown => {
+                    LinkKind::of(fs::symlink_metadata(dir.join(name))?.file_type())
+                }
+                _ => LinkKind::File,
+            };
             if name.starts_with(crate::layout::TMP_PREFIX) && kind != LinkKind::Directory {
-                leftovers.push(entry.path());
-            } else if let Some(number) = name.parse::<u32>().ok().filter(|v| v.to_string() == name)
-            {
+                leftovers.push(dir.join(name));
+            } else if let Some(number) = canonical_number(name) {
                 links.insert(number, kind);
             }
         }
@@ -664,6 +679,14 @@ impl Profile {
     }
 }
 
+/// The number a name in `generations/` stands for: decimal digits without a leading zero.
+fn canonical_number(name: &str) -> Option<u32> {
+    let digits = !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit());
+    (digits && (name == "0" || !name.starts_with('0')))
+        .then(|| name.parse().ok())
+        .flatten()
+}
+
 /// Writes `profile.json` for `view`, atomically.
 fn write_index(path: &Path, view: &View) -> Result<()> {
     crate::fault::point("before-index-write");
@@ -730,6 +753,15 @@ mod tests {
                 d.dirs.generations().join(n.to_string()),
             )
             .unwrap();
+        }
+    }
+
+    #[test]
+    fn only_canonical_numbers_name_generations() {
+        assert_eq!(canonical_number("12"), Some(12));
+        assert_eq!(canonical_number("0"), Some(0));
+        for name in ["012", "", "1a", "+1", ".tmp-1", "99999999999"] {
+            assert_eq!(canonical_number(name), None, "{name}");
         }
     }
 

@@ -714,17 +714,7 @@ fn killed_while_deleting_or_labelling_leaves_the_old_or_the_new_state() {
 #[test]
 fn metadata_commands_take_the_lock() {
     let mut env = two_generations();
-    env.set("COSMO_BUNDLE_PAUSE_AT", "before-index-write");
-    let mut holder = env
-        .cmd(&["label", "1", "slow"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_line(
-        holder.stderr.take().unwrap(),
-        "paused at before-index-write",
-    );
-    env.vars.remove("COSMO_BUNDLE_PAUSE_AT");
+    let mut holder = env.paused_at(&["label", "1", "slow"], "before-index-write");
     env.set("COSMO_LOCK_TIMEOUT", "1");
     let before = env.snapshot();
     for args in [
