@@ -47,9 +47,20 @@ pub enum Command {
     Switch {
         /// Generation number (see `generations`).
         generation: u32,
+        #[command(flatten)]
+        activation: ActivationArgs,
     },
     /// Make the generation before the current one current.
-    Rollback,
+    Rollback {
+        #[command(flatten)]
+        activation: ActivationArgs,
+    },
+    /// Restart the server and check the current generation's health (finishes an interrupted activation).
+    Activate {
+        /// Do not restart: check the server as it runs now.
+        #[arg(long)]
+        no_restart: bool,
+    },
     /// Delete generations (never the current one); their bundles stay in the store.
     Delete {
         /// Generation numbers (see `generations`).
@@ -145,11 +156,36 @@ pub struct StartArgs {
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Record the new generation without making it current.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "activate")]
     pub no_switch: bool,
     /// A short note for the new generation (one line, at most 200 characters).
     #[arg(long, value_name = "TEXT")]
     pub label: Option<String>,
+    #[command(flatten)]
+    pub activation: ActivationArgs,
+}
+
+/// `--activate` / `--no-activate` of the commands that move `current`.
+#[derive(Debug, Args)]
+pub struct ActivationArgs {
+    /// After `current` moves, run the `restart` command and wait for the server to answer
+    /// healthy; go back when it does not (the default once `restart` is set).
+    #[arg(long, conflicts_with = "no_activate")]
+    pub activate: bool,
+    /// Do not restart the server or check its health.
+    #[arg(long)]
+    pub no_activate: bool,
+}
+
+impl ActivationArgs {
+    /// `Some(true)` for `--activate`, `Some(false)` for `--no-activate`, else `None`.
+    pub fn choice(&self) -> Option<bool> {
+        match (self.activate, self.no_activate) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,8 @@ pub mod exit {
     pub const UV_FAILED: i32 = 6;
     /// uv is not installed or not on PATH.
     pub const UV_MISSING: i32 = 7;
+    /// The server did not come back healthy after `current` moved (it was moved back).
+    pub const ACTIVATION_FAILED: i32 = 9;
 }
 
 /// Everything an operation can fail with.
@@ -96,6 +98,15 @@ pub enum Error {
     #[error("timed out after {seconds}s waiting for the database {} (another program is writing to it)", path.display())]
     DbBusy { path: PathBuf, seconds: u64 },
 
+    /// The server did not come back healthy after `current` moved; `report` is the
+    /// activation as JSON (`--json`).
+    #[error("{message}")]
+    ActivationFailed {
+        message: String,
+        hint: String,
+        report: Box<serde_json::Value>,
+    },
+
     /// Something in the data directory or the database is damaged, and the command needs it.
     #[error("{message}")]
     Damaged {
@@ -161,6 +172,11 @@ pub const KINDS: &[(&str, i32, &str)] = &[
         "I/O error, corrupt store or database",
     ),
     (
+        "activation_failed",
+        exit::ACTIVATION_FAILED,
+        "the restarted server did not answer healthy; `current` went back to the generation before (the message says whether that one answers)",
+    ),
+    (
         "damaged",
         exit::INTERNAL,
         "a damaged generation, bundle, generation index or plugin row is what the command needs (the hint says how to repair it)",
@@ -222,6 +238,7 @@ impl Error {
             Error::UvMissing => exit::UV_MISSING,
             Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => exit::INTERNAL,
             Error::Damaged { .. } => exit::INTERNAL,
+            Error::ActivationFailed { .. } => exit::ACTIVATION_FAILED,
         }
     }
 
@@ -232,6 +249,7 @@ impl Error {
             | Error::NotFound { hint, .. }
             | Error::AlreadyExists { hint, .. }
             | Error::Damaged { hint, .. } => hint.clone(),
+            Error::ActivationFailed { hint, .. } => Some(hint.clone()),
             Error::Conflict { .. } => Some(
                 "change the plugin's version, or remove the plugin it conflicts with".into(),
             ),
@@ -270,6 +288,7 @@ impl Error {
             Error::UvMissing => "uv_missing",
             Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => "internal",
             Error::Damaged { .. } => "damaged",
+            Error::ActivationFailed { .. } => "activation_failed",
         }
     }
 }
@@ -319,6 +338,11 @@ mod tests {
                 reason: "r".into(),
             },
             Error::damaged("m", "h"),
+            Error::ActivationFailed {
+                message: "m".into(),
+                hint: "h".into(),
+                report: Box::default(),
+            },
         ];
         for err in &errors {
             let row = KINDS.iter().find(|(kind, _, _)| *kind == err.kind());

@@ -150,8 +150,14 @@ fn run(cli: Cli, out: Printer, color: bool) -> Result<()> {
         Command::Build(args) => commands::build::run(&ctx, out, args),
         Command::Config(cmd) => commands::config::run(&ctx, out, cmd),
         Command::Generations => commands::generations::list(&ctx, out),
-        Command::Switch { generation } => commands::generations::switch(&ctx, out, *generation),
-        Command::Rollback => commands::generations::rollback(&ctx, out),
+        Command::Switch {
+            generation,
+            activation,
+        } => commands::generations::switch(&ctx, out, *generation, activation.choice()),
+        Command::Rollback { activation } => {
+            commands::generations::rollback(&ctx, out, activation.choice())
+        }
+        Command::Activate { no_restart } => commands::activate::run(&ctx, out, !no_restart),
         Command::Delete { generations, force } => {
             commands::generations::delete(&ctx, out, generations, *force)
         }

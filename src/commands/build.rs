@@ -7,5 +7,10 @@ use crate::output::Printer;
 use crate::state::Context;
 
 pub fn run(ctx: &Context, out: Printer, args: &BuildArgs) -> Result<()> {
-    out.print(&build::build(ctx, !args.no_switch, args.label.as_deref())?)
+    out.print(&build::build(
+        ctx,
+        !args.no_switch,
+        args.label.as_deref(),
+        args.activation.choice(),
+    )?)
 }

@@ -9,12 +9,12 @@ pub fn list(ctx: &Context, out: Printer) -> Result<()> {
     out.print(&generations::list(ctx)?)
 }
 
-pub fn switch(ctx: &Context, out: Printer, number: u32) -> Result<()> {
-    out.print(&generations::switch(ctx, number)?)
+pub fn switch(ctx: &Context, out: Printer, number: u32, activate: Option<bool>) -> Result<()> {
+    out.print(&generations::switch(ctx, number, activate)?)
 }
 
-pub fn rollback(ctx: &Context, out: Printer) -> Result<()> {
-    out.print(&generations::rollback(ctx)?)
+pub fn rollback(ctx: &Context, out: Printer, activate: Option<bool>) -> Result<()> {
+    out.print(&generations::rollback(ctx, activate)?)
 }
 
 pub fn delete(ctx: &Context, out: Printer, numbers: &[u32], force: bool) -> Result<()> {

@@ -1,5 +1,6 @@
 //! Commands: take the parsed arguments, call one operation, print its output.
 
+pub mod activate;
 pub mod build;
 pub mod completions;
 pub mod config;

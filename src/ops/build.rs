@@ -13,9 +13,19 @@ use crate::store::conflict_checks;
 use crate::store::server::ServerRepo;
 
 /// Builds (or reuses) the bundle of the wanted set and records a generation (labelled
-/// `label`); with `switch`, makes it current.
-pub fn build(ctx: &Context, switch: bool, label: Option<&str>) -> Result<BuildOutput> {
+/// `label`); with `switch`, makes it current, and activates it as `activate` says
+/// (`ops::activate::plan`).
+pub fn build(
+    ctx: &Context,
+    switch: bool,
+    label: Option<&str>,
+    activate: Option<bool>,
+) -> Result<BuildOutput> {
     let label = label.map(check_label).transpose()?.flatten();
+    let activation = match switch {
+        true => crate::ops::activate::plan(ctx, activate)?,
+        false => None,
+    };
     let server = ctx.server()?;
     let store = ctx.store();
     // Refused before anything is written, not when the checks run.
@@ -68,6 +78,7 @@ pub fn build(ctx: &Context, switch: bool, label: Option<&str>) -> Result<BuildOu
             path,
             plugins: manifest.plugins,
             label: None,
+            activation: None,
         });
     }
 
@@ -99,16 +110,27 @@ pub fn build(ctx: &Context, switch: bool, label: Option<&str>) -> Result<BuildOu
     };
     let generation = session.profile.add(&hash, label)?;
     crate::fault::point("after-generation-link");
-    let rows_pending = switch && !session.activate_bundle(generation.number, &manifest, ctx)?;
+    let (followed, activation) = match switch {
+        true => crate::ops::activate::make_current(
+            ctx,
+            &mut session,
+            activation.as_ref(),
+            "build",
+            generation.number,
+            &manifest,
+        )?,
+        false => (true, None),
+    };
     Ok(BuildOutput {
         hash,
         generation: Some(generation.number),
         reused,
         switched: switch,
-        rows_pending,
+        rows_pending: !followed,
         path,
         plugins: manifest.plugins,
         label: generation.label,
+        activation,
     })
 }
 

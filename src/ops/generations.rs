@@ -4,6 +4,7 @@
 //! nothing), then takes the lock and checks again on the reconciled index.
 
 use crate::error::{Error, Result};
+use crate::ops::activate as activation;
 use crate::output::{
     ActivationOutput, DamageOutput, DeleteOutput, DeletedOutput, GenerationList, GenerationOutput,
     LabelOutput, PinOutput, SkippedOutput,
@@ -25,6 +26,16 @@ pub fn list(ctx: &Context) -> Result<GenerationList> {
     let view = profile.view()?;
     warn_about(ctx, view);
     let current = profile.current()?;
+    let under_way = activation::record::under_way(view.meta());
+    if let Some(u) = under_way.as_ref().filter(|u| !u.running()) {
+        ctx.reporter.warn(&format!(
+            "the activation of generation {} by `{}` (started {}) was interrupted and never confirmed; {}",
+            u.generation,
+            u.command,
+            u.started_at,
+            u.hint(current)
+        ));
+    }
     if let Some(c) = current
         && view.get(c).is_none()
     {
@@ -63,6 +74,11 @@ pub fn list(ctx: &Context) -> Result<GenerationList> {
                 label: g.label.clone(),
                 pinned: g.pinned,
                 damage,
+                activation: activation::record::verdict(g),
+                unfinished: under_way
+                    .as_ref()
+                    .filter(|u| u.generation == g.number)
+                    .map(|u| u.output(current)),
             }
         })
         .collect();
@@ -100,22 +116,32 @@ fn sound(profile: &Profile, store: &Store, number: u32) -> Result<(Generation, B
     })
 }
 
-/// Makes generation `number` current.
-pub fn switch(ctx: &Context, number: u32) -> Result<ActivationOutput> {
+/// Makes generation `number` current (and activates it as `activate` says).
+pub fn switch(ctx: &Context, number: u32, activate: Option<bool>) -> Result<ActivationOutput> {
     sound(&ctx.profile(), &ctx.store(), number)?;
+    let activation = activation::plan(ctx, activate)?;
     let session = ctx.lock()?;
     let (g, manifest) = sound(&session.profile, &session.store, number)?;
-    activate(ctx, session, g, manifest, Vec::new())
+    make_current(
+        ctx,
+        session,
+        g,
+        manifest,
+        Vec::new(),
+        ("switch", activation),
+    )
 }
 
 /// Makes the highest-numbered sound generation below the current one current, passing
-/// over damaged ones.
-pub fn rollback(ctx: &Context) -> Result<ActivationOutput> {
+/// over damaged ones and those whose activation failed (and activates it as `activate`
+/// says).
+pub fn rollback(ctx: &Context, activate: Option<bool>) -> Result<ActivationOutput> {
     // Refused before the lock when there is no current generation; the target is found
     // under the lock, from the reconciled index.
     if ctx.profile().current()?.is_none() {
         return Err(no_current());
     }
+    let activation = activation::plan(ctx, activate)?;
     let session = ctx.lock()?;
     let (g, manifest, skipped) =
         rollback_target(&session.profile, &session.store, session.state.current)?;
@@ -123,7 +149,7 @@ pub fn rollback(ctx: &Context) -> Result<ActivationOutput> {
         ctx.reporter
             .warn(&format!("skipped generation {}: {}", s.number, s.reason));
     }
-    activate(ctx, session, g, manifest, skipped)
+    make_current(ctx, session, g, manifest, skipped, ("rollback", activation))
 }
 
 fn rollback_target(
@@ -138,6 +164,11 @@ fn rollback_target(
     let mut skipped = Vec::new();
     for candidate in profile.below(current)? {
         match profile.check(candidate, store)? {
+            Checked::Sound(g, _) if let Some(reason) = activation::record::failed(&g) => skipped
+                .push(SkippedOutput {
+                    number: g.number,
+                    reason,
+                }),
             Checked::Sound(g, manifest) => return Ok((g, *manifest, skipped)),
             Checked::Damaged(g, damage) => skipped.push(SkippedOutput {
                 number: g.number,
@@ -155,7 +186,7 @@ fn rollback_target(
     let numbers: Vec<String> = skipped.iter().map(|s| s.number.to_string()).collect();
     Err(Error::damaged(
         format!(
-            "there is no sound generation below {current} to roll back to: {} damaged",
+            "there is no sound generation below {current} to roll back to: {} damaged or failed their activation",
             numbers.join(", ")
         ),
         "see `cosmo-bundle generations`; switch to a sound generation with `cosmo-bundle switch N`",
@@ -169,15 +200,23 @@ fn no_current() -> Error {
     )
 }
 
-fn activate(
+fn make_current(
     ctx: &Context,
     mut session: Session,
     g: Generation,
     manifest: BundleManifest,
     skipped: Vec<SkippedOutput>,
+    (command, activation): (&str, Option<activation::Activation>),
 ) -> Result<ActivationOutput> {
     let previous = session.state.current;
-    let followed = session.activate_bundle(g.number, &manifest, ctx)?;
+    let (followed, activation) = activation::make_current(
+        ctx,
+        &mut session,
+        activation.as_ref(),
+        command,
+        g.number,
+        &manifest,
+    )?;
     Ok(ActivationOutput {
         current: g.number,
         previous,
@@ -187,6 +226,7 @@ fn activate(
         plugins: manifest.plugins,
         label: g.label,
         skipped,
+        activation,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Operations: what the commands do, one module per command group.
 
+pub mod activate;
 pub mod build;
 pub mod config;
 pub mod discover;

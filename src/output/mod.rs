@@ -4,10 +4,12 @@
 //! These structs are the JSON contract: a field is only ever added, never renamed or
 //! removed. Their JSON Schemas in docs/json/ are generated from them (`schema.rs`).
 
+mod activation;
 mod generations;
 pub mod schema;
 mod text;
 
+pub use activation::*;
 pub use generations::*;
 
 use crate::error::Error;
@@ -113,6 +115,11 @@ pub struct ErrorBody {
     /// `plugin update`): the FAILED record an add saved, or the updated record as kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<PluginRecord>,
+    /// What the activation did (kind `activation_failed`): the failed generation's
+    /// attempt, and the previous generation's after going back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<ActivationReport>")]
+    pub activation: Option<serde_json::Value>,
 }
 
 impl From<&Error> for ErrorOutput {
@@ -128,6 +135,10 @@ impl From<&Error> for ErrorOutput {
             } => PluginRecord::deserialize(record.as_ref()).ok(),
             _ => None,
         };
+        let activation = match err {
+            Error::ActivationFailed { report, .. } => Some(report.as_ref().clone()),
+            _ => None,
+        };
         ErrorOutput {
             error: ErrorBody {
                 kind: err.kind(),
@@ -136,6 +147,7 @@ impl From<&Error> for ErrorOutput {
                 exit_code: err.exit_code(),
                 failures,
                 record,
+                activation,
             },
         }
     }
@@ -174,6 +186,8 @@ pub struct BuildOutput {
     pub plugins: Vec<BundlePlugin>,
     /// The new generation's label (`--label`).
     pub label: Option<String>,
+    /// The restart and health check after `current` moved; null when not activated.
+    pub activation: Option<ActivationReport>,
 }
 
 /// One generation as `generations` shows it.
@@ -196,6 +210,11 @@ pub struct GenerationOutput {
     pub pinned: bool,
     /// What is wrong with the generation; empty when it is sound.
     pub damage: Vec<DamageOutput>,
+    /// Its last activation verdict; null when it was never activated with a health check.
+    pub activation: Option<VerdictOutput>,
+    /// An activation of this generation that was interrupted (or is running), never
+    /// confirmed; null when there is none.
+    pub unfinished: Option<UnfinishedOutput>,
 }
 
 /// Serialises a shared slice as a plain array.
@@ -223,8 +242,11 @@ pub struct ActivationOutput {
     pub plugins: Vec<BundlePlugin>,
     /// The label of the generation now current.
     pub label: Option<String>,
-    /// Damaged generations `rollback` passed over, highest first.
+    /// Damaged generations, and generations whose activation failed, that `rollback`
+    /// passed over, highest first.
     pub skipped: Vec<SkippedOutput>,
+    /// The restart and health check after `current` moved; null when not activated.
+    pub activation: Option<ActivationReport>,
 }
 
 /// `config list|set|unset`: every setting that is set.

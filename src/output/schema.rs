@@ -52,6 +52,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         root::<DiscoverOutput>("discover"),
         root::<ManifestOutput>("manifest-check"),
         root::<CompletionsOutput>("completions"),
+        root::<ActivateOutput>("activate"),
     ]
 }
 

@@ -79,8 +79,15 @@ impl Render for BuildOutput {
             "built bundle"
         };
         writeln!(out, "{how} {}", self.hash)?;
+        if let Some(activation) = &self.activation {
+            writeln!(out, "generation {generation} is now current")?;
+            return activation_lines(activation, out);
+        }
         if self.switched {
-            writeln!(out, "generation {generation} is now current")
+            writeln!(
+                out,
+                "generation {generation} is now current (restart the server to use it)"
+            )
         } else {
             writeln!(
                 out,
@@ -129,9 +136,21 @@ impl Render for GenerationList {
                 let what: Vec<&str> = g.damage.iter().map(|d| d.message.as_str()).collect();
                 format!("  DAMAGED: {}", what.join("; "))
             };
+            let activation = match (&g.unfinished, &g.activation) {
+                (Some(u), _) if u.running => "  [activating]".to_string(),
+                (Some(u), _) => format!(
+                    "  [UNCONFIRMED: its activation by `{}` was interrupted]",
+                    u.command
+                ),
+                (None, Some(VerdictOutput::Confirmed { .. })) => "  [confirmed]".to_string(),
+                (None, Some(VerdictOutput::Failed { reason, .. })) => {
+                    format!("  [ACTIVATION FAILED: {reason}]")
+                }
+                (None, None) => String::new(),
+            };
             writeln!(
                 out,
-                "{mark} {:>4}  {}  {}  {plugins}{pin}{label}{damage}",
+                "{mark} {:>4}  {}  {}  {plugins}{pin}{label}{activation}{damage}",
                 g.number, g.created_at, g.hash,
             )?;
         }
@@ -141,12 +160,24 @@ impl Render for GenerationList {
 
 impl Render for ActivationOutput {
     fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if let Some(activation) = &self.activation {
+            writeln!(out, "generation {} is now current", self.current)?;
+            return activation_lines(activation, out);
+        }
         writeln!(
             out,
             "generation {} is now current (restart the server to use it)",
             self.current
         )
     }
+}
+
+/// The lines of an activation that succeeded.
+fn activation_lines(activation: &ActivationReport, out: &mut dyn Write) -> Result<()> {
+    for line in activation.lines() {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }
 
 impl Render for ManifestOutput {

@@ -201,6 +201,11 @@ impl View {
         }
     }
 
+    /// The index's top-level keys other than `format` and `generations`.
+    pub fn meta(&self) -> &index::Other {
+        &self.other
+    }
+
     /// The numbers of the generations that point to the bundle `hash`.
     pub fn referencing(&self, hash: &str) -> Vec<u32> {
         self.generations
@@ -613,6 +618,28 @@ impl Profile {
             return Err(e);
         }
         Ok(changed)
+    }
+
+    /// The index's top-level keys other than `format` and `generations` (kept as read).
+    pub fn meta(&self) -> Result<&index::Other> {
+        Ok(&self.entries()?.other)
+    }
+
+    /// Changes entries and top-level keys with `change` and writes the index once. Call
+    /// with the lock held.
+    pub fn edit(
+        &mut self,
+        change: impl FnOnce(&mut [Generation], &mut index::Other),
+    ) -> Result<()> {
+        let path = self.index.clone();
+        let view = self.view_mut()?;
+        let before = (view.generations.clone(), view.other.clone());
+        change(&mut view.generations, &mut view.other);
+        if let Err(e) = write_index(&path, view) {
+            (view.generations, view.other) = before;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// The generation `current` points to, if any (it may point to one that does not

@@ -372,6 +372,22 @@ fn every_command_prints_json_that_matches_its_published_schema() {
     c.fails(&env, &["plugin"], 2, "bad_input");
     c.fails(&env, &[], 2, "bad_input");
 
+    // Activation (activation.rs's stand-in server): confirmed, then nothing answers.
+    let house = crate::activation::good_house(3);
+    let doc = c.ok(&house.env, "activate", &["activate"]);
+    assert_eq!(doc["activation"]["confirmed"], true);
+    signal_process(house.server_pid().unwrap(), Signal::KILL);
+    let doc = c.fails(
+        &house.env,
+        &["activate", "--no-restart"],
+        9,
+        "activation_failed",
+    );
+    assert_eq!(
+        doc["error"]["activation"]["attempts"][0]["failure"]["kind"],
+        "timeout"
+    );
+
     // Every schema was exercised, and every published error kind was seen.
     let commands: BTreeSet<String> = c.commands().into_iter().collect();
     assert_eq!(c.succeeded, commands, "a command never succeeded here");

@@ -7,6 +7,7 @@
 // Tests may use std::fs directly: a failing call panics with the test's own message.
 #![allow(clippy::disallowed_methods)]
 
+mod activation;
 mod cli;
 mod common;
 mod crash;
