@@ -213,10 +213,10 @@ impl House {
 impl Drop for House {
     fn drop(&mut self) {
         for file in ["server.pid", "hang.pid"] {
-            if let Ok(pid) = std::fs::read_to_string(self.state.path().join(file)) {
-                if let Ok(pid) = pid.trim().parse::<u32>() {
-                    signal_process(pid, Signal::KILL);
-                }
+            if let Ok(pid) = std::fs::read_to_string(self.state.path().join(file))
+                && let Ok(pid) = pid.trim().parse::<u32>()
+            {
+                signal_process(pid, Signal::KILL);
             }
         }
     }
