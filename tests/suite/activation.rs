@@ -532,3 +532,109 @@ fn activate_without_restart_checks_the_running_server() {
     assert!(stderr.contains("no generation to go back to"), "{stderr}");
     assert_eq!(current(&house.env), Path::new("generations/1"));
 }
+
+/// Kills `build` at `point` (the whole process group, or the main process alone), then
+/// checks that `current` is `expected`, that `generations` shows the activation of
+/// generation 2 as interrupted with the commands that finish or revert it, and that
+/// `activate` finishes it: with exit code `code`, `current` ending on `settled`, and the
+/// server answering with that generation's plugins.
+fn killed_activation(
+    house: &House,
+    point: &str,
+    group: bool,
+    expected: &str,
+    code: i32,
+    settled: &str,
+) {
+    crate::crash::kill_at(&house.env, &["build"], point, group);
+    let what = format!("killed at {point} (group: {group})");
+    assert_eq!(current(&house.env), Path::new(expected), "{what}");
+    let out = house.env.run(&["--json", "generations"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted and never confirmed")
+            && stderr.contains("cosmo-bundle activate"),
+        "{what}: {stderr}"
+    );
+    let gens: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let two = &gens[1];
+    assert_eq!(two["unfinished"]["running"], false, "{what}: {two}");
+    assert_eq!(two["unfinished"]["previous"], 1);
+    assert_eq!(two["unfinished"]["command"], "build");
+    let listing = house.env.ok(&["generations"]);
+    assert!(listing.contains("[UNCONFIRMED"), "{what}: {listing}");
+
+    let out = house.env.run(&["--json", "activate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(current(&house.env), Path::new(settled), "{what}");
+    let gens = house.env.json(&["generations"]);
+    for g in gens.as_array().unwrap() {
+        assert_eq!(g["unfinished"], Value::Null, "{what}: {g}");
+    }
+    let n: u64 = settled.trim_start_matches("generations/").parse().unwrap();
+    let now = &gens[n as usize - 1];
+    assert_eq!(now["activation"]["result"], "confirmed", "{what}: {now}");
+    let want: Vec<String> = now["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}=={}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(active(house.port), want, "{what}");
+}
+
+/// A house whose clean generation 1 is current and confirmed.
+fn clean_house(timeout: u32) -> House {
+    let house = House::new(timeout);
+    let out = house.env.json(&["build"]);
+    assert_eq!(out["activation"]["confirmed"], true, "{out}");
+    house
+}
+
+#[test]
+fn killed_at_every_point_of_an_activation_that_would_succeed() {
+    for (point, expected) in [
+        ("activation-recorded", "generations/1"),
+        ("after-flip", "generations/2"),
+        ("before-restart", "generations/2"),
+        ("before-health", "generations/2"),
+    ] {
+        for group in [true, false] {
+            let house = clean_house(20);
+            house
+                .env
+                .ok(&["plugin", "add", "good-plugin", "--version", "1.0.0"]);
+            killed_activation(&house, point, group, expected, 0, expected);
+        }
+    }
+}
+
+#[test]
+fn killed_while_going_back_from_a_failed_activation() {
+    for (point, expected, code) in [
+        ("activation-failed-recorded", "generations/2", 9),
+        ("after-revert-flip", "generations/1", 0),
+    ] {
+        for group in [true, false] {
+            let house = clean_house(3);
+            house
+                .env
+                .ok(&["plugin", "add", "crash-plugin", "--version", "1.0.0"]);
+            killed_activation(&house, point, group, expected, code, "generations/1");
+            // Generation 2 stays marked failed, whichever command found it so.
+            assert_eq!(house.generation(2)["activation"]["result"], "failed");
+        }
+    }
+}

@@ -206,7 +206,7 @@ fn bash_loads_the_completions_and_completes_commands() {
         echo "words: ${COMPREPLY[*]}";
         COMP_WORDS=(cosmo-bundle plugin re); COMP_CWORD=2; _cosmo__bundle cosmo-bundle re plugin;
         echo "words: ${COMPREPLY[*]}";
-        COMP_WORDS=(cosmo-bundle build --no); COMP_CWORD=2; _cosmo__bundle cosmo-bundle --no build;
+        COMP_WORDS=(cosmo-bundle build --no-s); COMP_CWORD=2; _cosmo__bundle cosmo-bundle --no-s build;
         echo "words: ${COMPREPLY[*]}""#;
     let out = Command::new("bash")
         .args(["--norc", "--noprofile", "-c", script, BIN])
