@@ -157,7 +157,7 @@ impl AttemptOutput {
             _ => "",
         };
         format!(
-            "generation {n} confirmed: {} answered {}{plugins} after {:.1} s",
+            "generation {n} confirmed: {} answered {} after {:.1} s{plugins}",
             h.url,
             h.status.map(|s| s.to_string()).unwrap_or_default(),
             h.seconds

@@ -4,6 +4,8 @@
 //! Needs network access to PyPI. Run alone with:
 //!     cargo test --test suite -- --ignored pypi::
 
+mod activation;
+
 use crate::common::*;
 use serde_json::Value;
 use std::io::{Read, Write};

@@ -254,7 +254,7 @@ impl Activation {
                 argv.join(" ")
             ));
             fault::point("before-restart");
-            let ran = restart::run(argv, deadline, ctx.dirs.root());
+            let ran = restart::run(argv, deadline, ctx.dirs.root(), ctx.server_dir.as_deref());
             let failed = restart::failure(&ran, self.timeout);
             out.restart = Some(ran);
             if let Some((kind, message)) = failed {

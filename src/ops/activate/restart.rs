@@ -13,9 +13,15 @@ use std::time::{Duration, Instant};
 pub const STDERR_TAIL: u64 = 2000;
 
 /// Runs `argv` until it exits or `deadline` passes (then its process group is killed).
-/// The command gets `COSMO_DATA_DIR=data_dir`; its stdout is discarded, and its stderr goes
-/// to an anonymous file, so that a server it leaves running never holds a pipe of ours.
-pub fn run(argv: &[String], deadline: Instant, data_dir: &Path) -> RestartOutput {
+/// The command gets `COSMO_DATA_DIR=data_dir` (and `COSMO_SERVER_DIR=server_dir` when
+/// given); its stdout is discarded, and its stderr goes to an anonymous file, so that a
+/// server it leaves running never holds a pipe of ours.
+pub fn run(
+    argv: &[String],
+    deadline: Instant,
+    data_dir: &Path,
+    server_dir: Option<&Path>,
+) -> RestartOutput {
     let started = Instant::now();
     let mut out = RestartOutput {
         command: argv.to_vec(),
@@ -52,10 +58,13 @@ pub fn run(argv: &[String], deadline: Instant, data_dir: &Path) -> RestartOutput
         .env("COSMO_DATA_DIR", data_dir)
         .env_remove("COSMO_BUNDLE_PAUSE_AT")
         .process_group(0);
+    if let Some(dir) = server_dir {
+        cmd.env("COSMO_SERVER_DIR", dir);
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            out.stderr_tail = format!("cannot run {program}: {e}");
+            out.stderr_tail = format!("cannot start {program}: {e}");
             out.seconds = started.elapsed().as_secs_f64();
             return out;
         }
