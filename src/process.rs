@@ -18,17 +18,13 @@ const TRAMPOLINE: &str = "__child";
 
 /// A command for `program` that is killed when this process dies.
 pub fn child(program: impl AsRef<OsStr>) -> Command {
-    match std::env::current_exe() {
-        Ok(exe) => {
-            let mut cmd = Command::new(exe);
-            cmd.arg(TRAMPOLINE)
-                .arg(std::process::id().to_string())
-                .arg(program.as_ref());
-            cmd
-        }
-        // Without our own path, run the program directly (it may then outlive us).
-        Err(_) => Command::new(program),
-    }
+    // `/proc/self/exe` runs this very executable even when its file was replaced (an
+    // upgrade while a command runs), which `current_exe()`'s path would not.
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg(TRAMPOLINE)
+        .arg(std::process::id().to_string())
+        .arg(program.as_ref());
+    cmd
 }
 
 /// When this process was started as a trampoline, becomes the program and never returns;

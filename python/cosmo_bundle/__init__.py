@@ -10,12 +10,14 @@
 from ._find_bin import find_cosmo_bundle_bin
 from .client import AsyncClient, Client, CommandTimeoutError
 from .errors import (
+    ActivationFailedError,
     AlreadyExistsError,
     BadInputError,
     BinaryNotFoundError,
     BundleError,
     ConflictError,
     CosmoBundleError,
+    DamagedError,
     GitError,
     InternalError,
     LockTimeoutError,
@@ -53,6 +55,7 @@ from .types import (
 
 __all__ = [
     "Activation",
+    "ActivationFailedError",
     "AlreadyExistsError",
     "AsyncClient",
     "BadInputError",
@@ -64,6 +67,7 @@ __all__ = [
     "CommandTimeoutError",
     "ConflictError",
     "CosmoBundleError",
+    "DamagedError",
     "DiscoverResult",
     "FailedPlugin",
     "FoundPlugin",

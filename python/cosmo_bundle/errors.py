@@ -22,6 +22,7 @@ EXIT_PLUGIN_CHECK = 4
 EXIT_LOCK_TIMEOUT = 5
 EXIT_UV_FAILED = 6
 EXIT_UV_MISSING = 7
+EXIT_ACTIVATION_FAILED = 9
 
 
 class CosmoBundleError(Exception):
@@ -152,6 +153,21 @@ class InternalError(CosmoBundleError):
     default_kind = "internal"
 
 
+class DamagedError(InternalError):
+    """Part of the data directory is damaged (a generation, ``current``, a row); the
+    message says what and how to remove it (exit 1, kind ``damaged``)."""
+
+    default_kind = "damaged"
+
+
+class ActivationFailedError(CosmoBundleError):
+    """The server did not come back healthy after ``current`` moved: ``current`` went back
+    to the previous generation (exit 9, kind ``activation_failed``); ``details`` holds
+    every attempt."""
+
+    default_kind = "activation_failed"
+
+
 class BinaryNotFoundError(CosmoBundleError):
     """The cosmo-bundle executable itself was not found (nothing was run)."""
 
@@ -183,6 +199,8 @@ _BY_KIND: dict[str, type[CosmoBundleError]] = {
     "git_failed": GitError,
     "uv_missing": UvMissingError,
     "internal": InternalError,
+    "damaged": DamagedError,
+    "activation_failed": ActivationFailedError,
 }
 
 _BY_EXIT_CODE: dict[int, type[CosmoBundleError]] = {
@@ -190,6 +208,7 @@ _BY_EXIT_CODE: dict[int, type[CosmoBundleError]] = {
     EXIT_BAD_INPUT: BadInputError,
     EXIT_CONFLICT: ConflictError,
     EXIT_PLUGIN_CHECK: PluginCheckError,
+    EXIT_ACTIVATION_FAILED: ActivationFailedError,
     EXIT_LOCK_TIMEOUT: LockTimeoutError,
     EXIT_UV_FAILED: UvError,
     EXIT_UV_MISSING: UvMissingError,
