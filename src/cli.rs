@@ -94,6 +94,17 @@ pub enum Command {
     /// Work with cosmo.json plugin manifests.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Show the current generation, what waits for a build, failures, running servers and the store.
+    Status,
+    /// Show what changed between two generations (default: the previous and the current one).
+    Diff {
+        /// The generation to compare from (default: the one `rollback` would go back to).
+        #[arg(value_name = "A")]
+        from: Option<u32>,
+        /// The generation to compare to (default: the current one).
+        #[arg(value_name = "B")]
+        to: Option<u32>,
+    },
     /// Print a shell completion script (bash: `source <(cosmo-bundle completions bash)`).
     Completions {
         /// The shell.

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 /// mutating command.
 pub const TMP_PREFIX: &str = ".tmp-";
 
+/// The directory of the store that holds snapshots of the server's source
+/// (`store/.sources/<digest>`, `source = snapshot`).
+pub const SOURCES_DIR: &str = ".sources";
+
 /// The paths of one data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {
@@ -49,6 +53,11 @@ impl DataDir {
     /// `store/`: one directory per bundle.
     pub fn store(&self) -> PathBuf {
         self.root.join("store")
+    }
+
+    /// `store/.sources/`: snapshots of the server's source, one per distinct content.
+    pub fn sources(&self) -> PathBuf {
+        self.store().join(SOURCES_DIR)
     }
 
     /// `resolved/`: locks of successful conflict checks.
@@ -101,6 +110,7 @@ impl DataDir {
             (self.profile_index(), Kind::File),
             (self.uv_config(), Kind::Dir),
             (self.run(), Kind::Dir),
+            (self.sources(), Kind::Dir),
         ]
     }
 

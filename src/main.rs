@@ -170,6 +170,8 @@ fn run(cli: Cli, out: Printer, color: bool) -> Result<()> {
         Command::Discover => commands::discover::run(&ctx, out),
         Command::Manifest(cmd) => commands::manifest::run(out, cmd),
         Command::Completions { shell } => commands::completions::run(out, *shell),
+        Command::Status => commands::status::run(&ctx, out),
+        Command::Diff { from, to } => commands::diff::run(&ctx, out, *from, *to),
     }
 }
 

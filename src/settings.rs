@@ -110,6 +110,12 @@ pub const KEYS: &[Key] = &[
         help: "the Python of new bundles: a version (3.11) or an absolute interpreter path (uv --python)",
     },
     Key {
+        name: "source",
+        kind: Kind::Choice(&["link", "snapshot"]),
+        hashed: true,
+        help: "what a bundle's src/cosmoserver is: `link` (default: symlinks into the server repository) or `snapshot` (a copy kept in the store, for exact rollback)",
+    },
+    Key {
         name: "restart",
         kind: Kind::Argv,
         hashed: false,

@@ -4,5 +4,6 @@ pub mod atomic;
 pub mod lock;
 pub mod safe;
 pub mod tree;
+pub mod usage;
 
 pub use atomic::{replace_symlink, with_path, write_atomic};

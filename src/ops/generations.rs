@@ -15,6 +15,8 @@ use crate::profile::{
 use crate::state::{Context, Session};
 use crate::store::Store;
 use crate::store::bundle::{BundleManifest, BundlePlugin};
+use crate::store::snapshot::SourceMode;
+use crate::store::stale::RepoFiles;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -43,11 +45,14 @@ pub fn list(ctx: &Context) -> Result<GenerationList> {
             "`current` points to generation {c}, which does not exist; `switch N`, `rollback` or `build` repairs it"
         ));
     }
-    let mut bundles: HashMap<&str, Result<Rc<[BundlePlugin]>, profile::Damage>> = HashMap::new();
+    // Stale and running marks: one read of the repository's two files and of `run/`.
+    let repo = crate::ops::stale::repo_files(ctx);
+    let live = crate::running::live(&ctx.dirs.run());
+    let mut bundles: HashMap<&str, Result<Listed, profile::Damage>> = HashMap::new();
     for g in &view.generations {
-        bundles
-            .entry(g.hash.as_str())
-            .or_insert_with(|| profile::bundle(&store, &g.hash).map(|m| m.plugins.into()));
+        bundles.entry(g.hash.as_str()).or_insert_with(|| {
+            profile::bundle(&store, &g.hash).map(|m| Listed::new(m, repo.as_ref()))
+        });
     }
     let gens = view
         .generations
@@ -70,7 +75,10 @@ pub fn list(ctx: &Context) -> Result<GenerationList> {
                 created_at: g.created_at.clone(),
                 path: store.path(&g.hash),
                 valid: bundle.is_ok(),
-                plugins: bundle.as_ref().cloned().unwrap_or_else(|_| Rc::from([])),
+                plugins: bundle
+                    .as_ref()
+                    .map(|b| b.plugins.clone())
+                    .unwrap_or_else(|_| Rc::from([])),
                 label: g.label.clone(),
                 pinned: g.pinned,
                 damage,
@@ -79,10 +87,43 @@ pub fn list(ctx: &Context) -> Result<GenerationList> {
                     .as_ref()
                     .filter(|u| u.generation == g.number)
                     .map(|u| u.output(current)),
+                running: live
+                    .iter()
+                    .any(|r| r.generation == Some(g.number) && r.hash.as_ref() == Some(&g.hash)),
+                source: bundle.as_ref().ok().map(|b| b.source),
+                stale: bundle
+                    .as_ref()
+                    .ok()
+                    .and_then(|b| b.stale.as_ref())
+                    .map(|c| !c.is_empty()),
+                stale_files: bundle
+                    .as_ref()
+                    .ok()
+                    .and_then(|b| b.stale.clone())
+                    .unwrap_or_default(),
             }
         })
         .collect();
     Ok(GenerationList(gens))
+}
+
+/// What `generations` shows of one bundle, read once however many generations share it.
+struct Listed {
+    plugins: Rc<[BundlePlugin]>,
+    /// `link` or `snapshot`.
+    source: &'static str,
+    /// The server files it is stale against; `None` when no repository was given.
+    stale: Option<Vec<&'static str>>,
+}
+
+impl Listed {
+    fn new(manifest: BundleManifest, repo: Option<&RepoFiles>) -> Listed {
+        Listed {
+            source: SourceMode::of_inputs(&manifest.inputs).name(),
+            stale: repo.map(|r| r.changed(&manifest.inputs)),
+            plugins: manifest.plugins.into(),
+        }
+    }
 }
 
 /// Warns about what a read of the profile found that is no generation.
@@ -208,6 +249,7 @@ fn make_current(
     skipped: Vec<SkippedOutput>,
     (command, activation): (&str, Option<activation::Activation>),
 ) -> Result<ActivationOutput> {
+    crate::ops::stale::warn_link_mode(ctx, g.number, &manifest);
     let previous = session.state.current;
     let (followed, activation) = activation::make_current(
         ctx,

@@ -3,8 +3,11 @@
 pub mod activate;
 pub mod build;
 pub mod config;
+pub mod diff;
 pub mod discover;
 pub mod generations;
 pub mod manifest;
 pub mod plugins;
+pub mod stale;
 pub mod start;
+pub mod status;

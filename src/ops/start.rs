@@ -9,9 +9,14 @@
 use crate::error::{Error, Result};
 use crate::running::{self, RunRecord};
 use crate::state::Context;
+use crate::store::bundle::BundleManifest;
+use crate::store::hash::Inputs;
+use crate::store::snapshot::SourceMode;
+use pep440_rs::Version;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 
 /// What `start` was asked for.
 #[derive(Debug, Clone)]
@@ -90,12 +95,13 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
     let number = profile.current()?.ok_or_else(no_current)?;
     let generation = profile.get(number)?.ok_or_else(no_current)?;
     let store = ctx.store();
-    store
+    let manifest = store
         .load(&generation.hash)?
         .ok_or_else(|| Error::Corrupt {
             path: store.path(&generation.hash),
             reason: format!("generation {number}'s bundle is not registered"),
         })?;
+    crate::ops::stale::warn_link_mode(ctx, number, &manifest);
     // Pin the bundle: its canonical store path, not the `current` link.
     let bundle = fs_err::canonicalize(store.path(&generation.hash))?;
     let venv = bundle.join(".venv");
@@ -118,8 +124,17 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
         ));
     }
     let data_dir = ctx.dirs.root();
+    let mut args = fastapi_args(opts);
+    if opts.dev {
+        // Before the extra arguments, which come last.
+        let at = args.len() - opts.extra.len();
+        args.splice(
+            at..at,
+            reload_dirs(ctx, number, &manifest, &venv, &opts.extra),
+        );
+    }
     let mut cmd = Command::new(&fastapi);
-    cmd.args(fastapi_args(opts))
+    cmd.args(args)
         .current_dir(&bundle)
         .env("COSMO_BUNDLE_DIR", &bundle)
         .env("COSMO_DATA_DIR", data_dir)
@@ -138,6 +153,75 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
         ),
         dir: bundle,
     })
+}
+
+/// The first fastapi-cli whose `dev` takes `--reload-dir`.
+const RELOAD_DIR_SINCE: &str = "0.0.20";
+
+/// `--reload-dir DIR` for `fastapi dev`: the real directory of the server's source, which
+/// the bundle only links (the reloader does not see edits through the links). Nothing when
+/// the extra arguments choose already, when the bundle runs a snapshot (whose files never
+/// change), or when its fastapi-cli is too old to be told (each said on stderr).
+fn reload_dirs(
+    ctx: &Context,
+    number: u32,
+    manifest: &BundleManifest,
+    venv: &Path,
+    extra: &[String],
+) -> Vec<String> {
+    let chosen = |flag: &str| {
+        extra
+            .iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    if chosen("--reload-dir") || chosen("--no-reload") {
+        return Vec::new();
+    }
+    if SourceMode::of_inputs(&manifest.inputs) == SourceMode::Snapshot {
+        ctx.reporter.warn(&format!(
+            "generation {number} runs its own snapshot of the server's code (`source = snapshot`): edits in the server repository are served once `cosmo-bundle build` made them a generation"
+        ));
+        return Vec::new();
+    }
+    let server_path = match &manifest.inputs {
+        Inputs::V2(i) => &i.server_path,
+        Inputs::V1(i) => &i.server_path,
+    };
+    let source = Path::new(server_path).join("src/cosmoserver");
+    match fastapi_cli_version(venv) {
+        Some(v) if v >= Version::from_str(RELOAD_DIR_SINCE).expect("a version") => {
+            vec!["--reload-dir".into(), source.to_string_lossy().into_owned()]
+        }
+        found => {
+            let found = found.map_or_else(|| "of unknown version".into(), |v| v.to_string());
+            ctx.reporter.warn(&format!(
+                "fastapi-cli {found} in generation {number} cannot be told to watch {} (`fastapi dev --reload-dir` needs fastapi-cli {RELOAD_DIR_SINCE} or newer): edits there are not reloaded; require `fastapi-cli>={RELOAD_DIR_SINCE}` in the server's pyproject.toml and build again",
+                source.display()
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// The version of fastapi-cli installed in `venv`, from its `.dist-info` directory's name.
+fn fastapi_cli_version(venv: &Path) -> Option<Version> {
+    let lib = fs_err::read_dir(venv.join("lib")).ok()?;
+    for python in lib.flatten() {
+        let Ok(entries) = fs_err::read_dir(python.path().join("site-packages")) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let version = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("fastapi_cli-"))
+                .and_then(|n| n.strip_suffix(".dist-info"));
+            if let Some(v) = version.and_then(|v| Version::from_str(v).ok()) {
+                return Some(v);
+            }
+        }
+    }
+    None
 }
 
 fn clean(ctx: &Context, opts: &StartOptions) -> Result<Launch> {

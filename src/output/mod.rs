@@ -5,12 +5,16 @@
 //! removed. Their JSON Schemas in docs/json/ are generated from them (`schema.rs`).
 
 mod activation;
+mod diff;
 mod generations;
 pub mod schema;
+mod status;
 mod text;
 
 pub use activation::*;
+pub use diff::*;
 pub use generations::*;
+pub use status::*;
 
 use crate::error::Error;
 use crate::plugins::PluginRecord;
@@ -215,6 +219,18 @@ pub struct GenerationOutput {
     /// An activation of this generation that was interrupted (or is running), never
     /// confirmed; null when there is none.
     pub unfinished: Option<UnfinishedOutput>,
+    /// Whether a server started by `cosmo-bundle start` runs this generation now.
+    pub running: bool,
+    /// What the bundle's `src/cosmoserver` is: `link` or `snapshot`; null when the bundle
+    /// is unreadable.
+    pub source: Option<&'static str>,
+    /// Whether the bundle was built for another `pyproject.toml` or `uv.lock` than the
+    /// server repository holds now; null when no repository was given (or the bundle is
+    /// unreadable).
+    pub stale: Option<bool>,
+    /// The server files that changed since (`pyproject.toml`, `uv.lock`); empty unless
+    /// stale.
+    pub stale_files: Vec<&'static str>,
 }
 
 /// Serialises a shared slice as a plain array.

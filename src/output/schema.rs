@@ -53,6 +53,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         root::<ManifestOutput>("manifest-check"),
         root::<CompletionsOutput>("completions"),
         root::<ActivateOutput>("activate"),
+        root::<StatusOutput>("status"),
+        root::<DiffOutput>("diff"),
     ]
 }
 

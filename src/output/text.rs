@@ -98,7 +98,7 @@ impl Render for BuildOutput {
 }
 
 /// `name==version`, or `name ref@commit` for git plugins.
-fn plugin_list(plugins: &[BundlePlugin]) -> String {
+pub(super) fn plugin_list(plugins: &[BundlePlugin]) -> String {
     if plugins.is_empty() {
         return "(clean: no plugins)".to_string();
     }
@@ -148,9 +148,15 @@ impl Render for GenerationList {
                 }
                 (None, None) => String::new(),
             };
+            let running = if g.running { "  [running]" } else { "" };
+            let stale = if g.stale == Some(true) {
+                format!("  [stale: {} changed]", g.stale_files.join(", "))
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{mark} {:>4}  {}  {}  {plugins}{pin}{label}{activation}{damage}",
+                "{mark} {:>4}  {}  {}  {plugins}{pin}{running}{stale}{label}{activation}{damage}",
                 g.number, g.created_at, g.hash,
             )?;
         }

@@ -24,6 +24,8 @@ pub struct BundleSpec<'a> {
     pub plugins: Vec<Requirement>,
     /// The settings as uv options (indexes, find-links, Python, ...).
     pub uv_options: Vec<String>,
+    /// The digest of the server's source snapshot (`source = snapshot`), else `None`.
+    pub snapshot: Option<String>,
     inputs: HashInputs,
     hash: String,
 }
@@ -36,11 +38,12 @@ impl<'a> BundleSpec<'a> {
         settings: &Settings,
     ) -> Result<BundleSpec<'a>> {
         let python = PythonRequest::from_setting(settings.text("python").as_deref())?;
+        let (server_source, snapshot) = super::snapshot::server_source(server, settings)?;
         let inputs = HashInputs {
             server_path: server.root.to_string_lossy().into_owned(),
             server_pyproject: server.pyproject.clone(),
             server_uv_lock: server.uv_lock.as_deref().map(|l| digest(l.as_bytes())),
-            server_source: server.source_listing(),
+            server_source,
             settings: settings.hashed(),
             python_path: python.path.clone(),
             plugins: plugins.iter().map(Requirement::pep508).collect(),
@@ -50,6 +53,7 @@ impl<'a> BundleSpec<'a> {
             server,
             plugins,
             uv_options: settings.uv_args(),
+            snapshot,
             inputs,
             hash,
         })
@@ -110,7 +114,10 @@ impl Store {
             &dir.join("pyproject.toml"),
             spec.server.bundle_pyproject(&spec.plugins).as_bytes(),
         )?;
-        spec.server.link_sources(&dir)?;
+        match &spec.snapshot {
+            Some(digest) => super::snapshot::link(self.root(), spec.server, digest, &dir)?,
+            None => spec.server.link_sources(&dir)?,
+        }
         match checked_lock {
             Some(lock) => {
                 reporter.step("using the lock of the plugin set's conflict check");

@@ -11,6 +11,8 @@ pub mod conflict_checks;
 pub mod hash;
 pub mod plugin_checks;
 pub mod server;
+pub mod snapshot;
+pub mod stale;
 
 use crate::error::{Error, Result};
 use bundle::{BUNDLE_JSON, BundleManifest};

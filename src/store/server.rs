@@ -103,6 +103,11 @@ impl ServerRepo {
         })
     }
 
+    /// The server's `src/cosmoserver` directory.
+    pub fn source_dir(&self) -> PathBuf {
+        self.root.join("src/cosmoserver")
+    }
+
     /// The source listing the hash covers: `KIND NAME` per entry.
     pub fn source_listing(&self) -> Vec<String> {
         self.entries

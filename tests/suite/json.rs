@@ -119,6 +119,8 @@ fn every_command_prints_json_that_matches_its_published_schema() {
     let list = c.ok(&env, "plugin-list", &["plugin", "list"]);
     assert_eq!(list, Value::Array(vec![]));
     c.ok(&env, "generations", &["generations"]);
+    c.ok(&env, "status", &["status"]);
+    c.fails(&env, &["diff"], 2, "bad_input");
     c.fails(&env, &["rollback"], 2, "bad_input");
     c.fails(&env, &["start"], 2, "bad_input");
     c.fails(&env, &["plugin", "show", "nope"], 2, "not_found");
@@ -214,6 +216,11 @@ fn every_command_prints_json_that_matches_its_published_schema() {
     assert!(nothing["generation"].is_null());
     let gens = c.ok(&env, "generations", &["generations"]);
     assert_eq!(gens.as_array().unwrap().len(), 2);
+    let status = c.ok(&env, "status", &["status"]);
+    assert_eq!(status["current"]["number"], 2);
+    let diff = c.ok(&env, "diff", &["diff"]);
+    assert_eq!(diff["added"][0]["name"], "hue-lights");
+    c.fails(&env, &["diff", "1", "9"], 2, "not_found");
     c.ok(&env, "plugin-list", &["plugin", "list"]);
     c.ok(&env, "rollback", &["rollback"]);
     c.ok(&env, "switch", &["switch", "2"]);
