@@ -191,13 +191,19 @@ def test_plugin_check_failure_lists_the_failures(client: Client, data_dir: Path)
 
 
 def test_discover_and_manifest_check(client: Client, data_dir: Path, tmp_path: Path) -> None:
+    # A plugin directory is a git repository of the plugin (discover records nothing else).
     plugin = data_dir / "plugins" / "porch"
-    plugin.mkdir(parents=True)
-    (plugin / "cosmo.json").write_text(
+    (plugin / "src" / "porch").mkdir(parents=True)
+    (plugin / "pyproject.toml").write_text('[project]\nname = "porch"\nversion = "1.0.0"\n')
+    (plugin / "src" / "porch" / "cosmo.json").write_text(
         '{"name": "Porch", "version": "1.0.0", "plugin_class": "porch.Porch",'
         ' "description": "Porch light", "url_prefix": "/porch"}'
     )
-    checked = client.check_manifest(plugin / "cosmo.json")
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=plugin, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=plugin, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], cwd=plugin, check=True)
+    checked = client.check_manifest(plugin / "src" / "porch" / "cosmo.json")
     assert checked.valid and checked.manifest.url_prefix == "/porch"
     found = client.discover()
     assert [f.distribution for f in found.found] == ["porch"]

@@ -308,6 +308,13 @@ pub struct Found {
     pub manifest: CosmoManifest,
     /// The id of the record it has (an existing one, or the one just added).
     pub record_id: Option<String>,
+    /// Where the manifest was found (the root, `src/<package>/` or `<package>/`).
+    pub manifest_path: PathBuf,
+    /// The ref to build it at: the branch the clone is on, or its commit when HEAD is
+    /// detached (`cosmo-bundle plugin update NAME --rev REV` makes the record PENDING).
+    pub rev: String,
+    /// The commit the clone's HEAD is at.
+    pub commit: String,
 }
 
 /// A manifest that was refused.

@@ -208,9 +208,12 @@ impl Render for DiscoverOutput {
                 .iter()
                 .any(|a| Some(&a.id) == f.record_id.as_ref());
             let state = if added {
-                "added (UNINSTALLED)"
+                format!(
+                    "added (UNINSTALLED): build it with `cosmo-bundle plugin update {} --rev {}`",
+                    f.distribution, f.rev
+                )
             } else {
-                "already recorded"
+                "already recorded".to_string()
             };
             writeln!(
                 out,

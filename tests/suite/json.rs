@@ -270,12 +270,20 @@ fn every_command_prints_json_that_matches_its_published_schema() {
 
     // Discovery: one plugin found and added, one manifest rejected.
     let plugins = env.dir().join("plugins");
-    std::fs::create_dir_all(plugins.join("porch_light")).unwrap();
-    std::fs::write(
-        plugins.join("porch_light/cosmo.json"),
-        r#"{"name": "P", "version": "1.0.0", "plugin_class": "porch.Light", "description": "d"}"#,
-    )
-    .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let porch = make_package(
+        scratch.path(),
+        "porch-light",
+        "1.0.0",
+        "",
+        Some(
+            r#"{"name": "P", "version": "1.0.0", "plugin_class": "porch_light.Light", "description": "d"}"#,
+        ),
+    );
+    git(&porch, &["init", "-q"]);
+    git(&porch, &["add", "-A"]);
+    git(&porch, &["commit", "-q", "-m", "first"]);
+    copy_dir(&porch, &plugins.join("porch_light"));
     std::fs::create_dir_all(plugins.join("broken")).unwrap();
     std::fs::write(plugins.join("broken/cosmo.json"), "{").unwrap();
     let found = c.ok(&env, "discover", &["discover"]);

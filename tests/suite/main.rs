@@ -11,6 +11,7 @@ mod activation;
 mod cli;
 mod common;
 mod crash;
+mod discover;
 mod json;
 mod plugin_checks;
 mod plugins;

@@ -2,7 +2,6 @@
 
 use crate::common::*;
 use serde_json::Value;
-use std::path::Path;
 
 fn others(env: &Env, except: &str) -> Vec<Value> {
     env.json(&["plugin", "list"])
@@ -391,130 +390,6 @@ fn the_active_bundle_manifest_lists_every_plugin_class_and_prefix() {
         &env.dir().join("current"),
     );
     assert_eq!(out, "1.0.0\n1.0.0\n1.0.0\n");
-}
-
-#[test]
-fn discover_records_unknown_plugins_reports_bad_manifests_and_changes_no_record() {
-    let env = Env::new();
-    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
-    let zigbee_before = env.plugin("zigbee-switch");
-    let plugins = env.dir().join("plugins");
-    let good = r#"{"name": "N", "version": "1.0.0", "plugin_class": "m.C", "description": "d"}"#;
-    let write = |dir: &str, file: &str, bytes: &[u8]| {
-        std::fs::create_dir_all(plugins.join(dir)).unwrap();
-        std::fs::write(plugins.join(dir).join(file), bytes).unwrap();
-    };
-    write("zigbee-switch", "cosmo.json", good.as_bytes()); // already recorded
-    write("porch_light", "cosmo.json", good.as_bytes());
-    write("named-by-pyproject", "cosmo.json", good.as_bytes());
-    write(
-        "named-by-pyproject",
-        "pyproject.toml",
-        b"[project]\nname = \"Garden-Sprinkler\"\n",
-    );
-    write("no-manifest-here", "README", b"x");
-    write(
-        "missing-field",
-        "cosmo.json",
-        br#"{"name": "N", "version": "1", "description": "d"}"#,
-    );
-    write("bad-json", "cosmo.json", b"{\"name\": ");
-    write("not-utf8", "cosmo.json", b"{\"name\": \"\xff\xfe\"}");
-    write("huge", "cosmo.json", &vec![b' '; 1024 * 1024 + 1]);
-    write("bad-prefix", "cosmo.json", br#"{"name": "N", "version": "1", "plugin_class": "m.C", "description": "d", "url_prefix": "api"}"#);
-    let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("cosmo.json"), good).unwrap();
-    std::fs::create_dir_all(plugins.join("escapes")).unwrap();
-    std::os::unix::fs::symlink(
-        outside.path().join("cosmo.json"),
-        plugins.join("escapes/cosmo.json"),
-    )
-    .unwrap();
-    let repo = git_repo_of("garage-door-1.0.0");
-    copy_dir(repo.path(), &plugins.join("garage-door"));
-    std::fs::write(plugins.join("garage-door/cosmo.json"), good).unwrap();
-
-    let report = env.json(&["discover"]);
-    let mut added: Vec<(String, String, String)> = report["added"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().into(),
-                r["source_type"].as_str().unwrap().into(),
-                r["install_status"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    added.sort();
-    assert_eq!(
-        added,
-        [
-            (
-                "garage-door".to_string(),
-                "GIT".to_string(),
-                "UNINSTALLED".to_string()
-            ),
-            (
-                "garden-sprinkler".into(),
-                "PYPI".into(),
-                "UNINSTALLED".into()
-            ),
-            ("porch-light".into(), "PYPI".into(), "UNINSTALLED".into()),
-        ]
-    );
-    assert_eq!(report["found"].as_array().unwrap().len(), 4);
-    let rejected: Vec<(String, String)> = report["rejected"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                Path::new(r["path"].as_str().unwrap())
-                    .parent()
-                    .unwrap()
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-                r["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let reason = |dir: &str| {
-        rejected
-            .iter()
-            .find(|(d, _)| d == dir)
-            .map(|(_, r)| r.clone())
-            .unwrap_or_else(|| panic!("{dir} not rejected: {rejected:?}"))
-    };
-    assert!(reason("missing-field").contains("missing field `plugin_class`"));
-    assert!(reason("bad-json").contains("invalid manifest"));
-    assert!(reason("not-utf8").contains("not UTF-8"));
-    assert!(reason("huge").contains("at most 1048576"));
-    assert!(reason("bad-prefix").contains("must start with '/'"));
-    assert!(reason("escapes").contains("outside the plugin directory"));
-    assert_eq!(rejected.len(), 6);
-    let git_rec = env.plugin("garage-door");
-    assert_eq!(
-        git_rec["source"].as_str().unwrap(),
-        format!(
-            "file://{}",
-            plugins
-                .join("garage-door")
-                .canonicalize()
-                .unwrap()
-                .display()
-        )
-    );
-    assert_eq!(env.plugin("zigbee-switch"), zigbee_before);
-
-    // A second scan adds nothing and changes nothing.
-    let rows = env.json(&["plugin", "list"]);
-    let again = env.json(&["discover"]);
-    assert!(again["added"].as_array().unwrap().is_empty());
-    assert_eq!(env.json(&["plugin", "list"]), rows);
 }
 
 #[test]
