@@ -13,6 +13,7 @@ mod common;
 mod crash;
 mod discover;
 mod json;
+mod lifecycle;
 mod plugin_checks;
 mod plugins;
 mod profile;
