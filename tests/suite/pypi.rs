@@ -5,6 +5,7 @@
 //!     cargo test --test suite -- --ignored pypi::
 
 mod activation;
+mod lifecycle;
 
 use crate::common::*;
 use serde_json::Value;
