@@ -8,6 +8,7 @@
 use crate::error::Result;
 use crate::output::{
     CurrentOutput, DamageOutput, RepositoryOutput, ServerOutput, StatusOutput, StoreOutput,
+    UnfinishedActivation,
 };
 use crate::plugins::Status;
 use crate::profile::{Checked, describe_all};
@@ -36,6 +37,7 @@ pub fn status(ctx: &Context) -> Result<StatusOutput> {
         None => None,
         Some(number) => match profile.check(number, &store)? {
             Checked::Sound(g, m) => {
+                let activation = crate::ops::activate::record::verdict(&g);
                 let out = CurrentOutput {
                     number,
                     hash: g.hash.clone(),
@@ -46,6 +48,7 @@ pub fn status(ctx: &Context) -> Result<StatusOutput> {
                     source: Some(SourceMode::of_inputs(&m.inputs).name()),
                     plugins: m.plugins.clone(),
                     damage: Vec::new(),
+                    activation,
                 };
                 manifest = Some(m);
                 Some(out)
@@ -56,6 +59,7 @@ pub fn status(ctx: &Context) -> Result<StatusOutput> {
                     describe_all(&g, &damage)
                 ));
                 Some(CurrentOutput {
+                    activation: crate::ops::activate::record::verdict(&g),
                     number,
                     path: store.path(&g.hash),
                     source: None,
@@ -135,6 +139,12 @@ pub fn status(ctx: &Context) -> Result<StatusOutput> {
             path: store.root().to_path_buf(),
         },
         problems,
+        unfinished_activation: crate::ops::activate::record::under_way(view.meta()).map(|u| {
+            UnfinishedActivation {
+                generation: u.generation,
+                unfinished: u.output(state.current),
+            }
+        }),
     })
 }
 

@@ -28,6 +28,17 @@ pub struct StatusOutput {
     /// What else needs the operator's attention, one sentence each (a dangling `current`,
     /// damaged plugin rows, a damaged generation index).
     pub problems: Vec<String>,
+    /// An activation that was interrupted (or is running now), never confirmed, and the
+    /// generation it activates; null when there is none.
+    pub unfinished_activation: Option<UnfinishedActivation>,
+}
+
+/// An activation under way, on the generation it activates.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UnfinishedActivation {
+    pub generation: u32,
+    #[serde(flatten)]
+    pub unfinished: super::UnfinishedOutput,
 }
 
 /// The current generation.
@@ -44,6 +55,9 @@ pub struct CurrentOutput {
     pub plugins: Vec<BundlePlugin>,
     /// What is wrong with it; empty when it is sound.
     pub damage: Vec<DamageOutput>,
+    /// Its last activation verdict (restart and health check); null when it was never
+    /// activated with a health check.
+    pub activation: Option<super::VerdictOutput>,
 }
 
 /// A running server, from its `run/<pid>.json` record (alive: its pid exists with the
@@ -144,6 +158,15 @@ impl Render for StatusOutput {
                     writeln!(out, "             DAMAGED: {}", what.join("; "))?;
                 }
                 writeln!(out, "plugins:     {}", super::text::plugin_list(&c.plugins))?;
+                match &c.activation {
+                    Some(super::VerdictOutput::Confirmed { at, .. }) => {
+                        writeln!(out, "activation:  confirmed healthy at {at}")?
+                    }
+                    Some(super::VerdictOutput::Failed { at, reason, .. }) => {
+                        writeln!(out, "activation:  FAILED at {at}: {reason}")?
+                    }
+                    None => {}
+                }
             }
         }
         writeln!(out, "generations: {}", self.generations)?;
@@ -218,6 +241,18 @@ impl Render for StatusOutput {
             Some(false) => "on another file system than the store (packages are copied)",
         };
         writeln!(out, "uv cache:    {same}")?;
+        if let Some(u) = &self.unfinished_activation {
+            let state = if u.unfinished.running {
+                "is running now"
+            } else {
+                "was interrupted and never confirmed"
+            };
+            writeln!(
+                out,
+                "activation:  of generation {} by `{}` (started {}) {state}; {}",
+                u.generation, u.unfinished.command, u.unfinished.started_at, u.unfinished.hint
+            )?;
+        }
         for p in &self.problems {
             writeln!(out, "problem:     {p}")?;
         }

@@ -623,3 +623,37 @@ fn start_dev_says_when_it_cannot_watch_the_sources() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("own snapshot"), "{stderr}");
 }
+
+#[test]
+fn status_shows_the_activation_verdict_and_an_activation_that_was_interrupted() {
+    let house = crate::activation::good_house(20);
+    let status = house.env.json(&["status"]);
+    assert_eq!(
+        status["current"]["activation"]["result"], "confirmed",
+        "{status:#}"
+    );
+    assert!(status["unfinished_activation"].is_null());
+    let text = house.env.ok(&["status"]);
+    assert!(text.contains("activation:  confirmed healthy at"), "{text}");
+
+    // A build whose activation is killed after `current` moved: never confirmed.
+    house.env.ok(&["plugin", "remove", "good-plugin"]);
+    crate::crash::kill_at(&house.env, &["build"], "after-flip", true);
+    let status = house.env.json(&["status"]);
+    let unfinished = &status["unfinished_activation"];
+    assert_eq!(unfinished["generation"], 2, "{status:#}");
+    assert_eq!(unfinished["command"], "build");
+    assert_eq!(unfinished["running"], false);
+    assert!(status["current"]["activation"].is_null());
+    let text = house.env.ok(&["status"]);
+    assert!(
+        text.contains("was interrupted and never confirmed")
+            && text.contains("cosmo-bundle activate"),
+        "{text}"
+    );
+    // `activate` finishes it; status says so.
+    house.env.ok(&["activate"]);
+    let status = house.env.json(&["status"]);
+    assert!(status["unfinished_activation"].is_null());
+    assert_eq!(status["current"]["activation"]["result"], "confirmed");
+}
