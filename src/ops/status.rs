@@ -20,7 +20,8 @@ pub fn status(ctx: &Context) -> Result<StatusOutput> {
     let state = ctx.read()?;
     let profile = ctx.profile();
     let store = ctx.store();
-    let view = profile.view()?;
+    // The index alone: its cost does not include listing every generation's link.
+    let view = profile.indexed()?;
     let mut problems = Vec::new();
     if let Some(e) = &view.index_error {
         problems.push(format!("{e}; the generation links were read instead"));

@@ -270,6 +270,12 @@ impl Profile {
         self.entries = OnceCell::new();
     }
 
+    /// The generations as the index lists them, for a reader that needs no listing of
+    /// `generations/` (`status`): the index alone when there is one, else the full view.
+    pub fn indexed(&self) -> Result<&View> {
+        self.entries()
+    }
+
     /// The generations for lookups by number: the index alone when there is one (no
     /// listing of `generations/`), else the full view.
     fn entries(&self) -> Result<&View> {
