@@ -212,31 +212,42 @@ fn a_snapshot_refuses_links_out_of_the_source_tree_and_writes_nothing() {
 
 #[test]
 fn a_build_killed_while_making_a_snapshot_leaves_nothing_that_looks_complete() {
-    for group in [true, false] {
-        let env = Env::new();
-        env.config("source", &["snapshot"]);
-        let mut child = env.paused_at(&["build"], "before-snapshot-rename");
-        if group {
-            signal_group(child.id(), Signal::KILL);
-        } else {
-            signal_process(child.id(), Signal::KILL);
+    let names = |env: &Env| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(env.dir().join("store/.sources"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for point in ["before-snapshot-rename", "before-register"] {
+        for group in [true, false] {
+            let env = Env::new();
+            env.config("source", &["snapshot"]);
+            crate::crash::kill_at(&env, &["build"], point, group);
+            let left = names(&env);
+            if point == "before-snapshot-rename" {
+                // Only the temporary copy: no snapshot that looks complete.
+                assert!(left.iter().all(|n| n.starts_with(".tmp-")), "{left:?}");
+            } else {
+                // A complete snapshot, linked by a bundle that is not registered.
+                assert_eq!(left.len(), 1, "{left:?}");
+            }
+            assert!(env.current_target().is_none());
+            env.ok(&["build"]);
+            let after = names(&env);
+            assert_eq!(after.len(), 1, "{point}: {after:?}");
+            assert!(!after[0].starts_with(".tmp-"));
+            if point == "before-register" {
+                assert_eq!(after, left, "the snapshot was reused");
+            }
+            current_python(&env, "import cosmoserver.util").unwrap();
         }
-        child.wait().unwrap();
-        let names = |env: &Env| -> Vec<String> {
-            std::fs::read_dir(env.dir().join("store/.sources"))
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        };
-        let left = names(&env);
-        assert!(left.iter().all(|n| n.starts_with(".tmp-")), "{left:?}");
-        assert!(env.current_target().is_none());
-        env.ok(&["build"]);
-        let after = names(&env);
-        assert_eq!(after.len(), 1, "{after:?}");
-        assert!(!after[0].starts_with(".tmp-"));
-        current_python(&env, "import cosmoserver.util").unwrap();
     }
+    // A value the setting does not know is refused.
+    let env = Env::new();
+    let stderr = env.fails(&["config", "set", "source", "copy"], 2);
+    assert!(stderr.contains("link, snapshot"), "{stderr}");
 }
 
 /// `[stat field 22]` of a process: its start time, as `run/<pid>.json` records it.
