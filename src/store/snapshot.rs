@@ -323,15 +323,17 @@ fn check_copy(tmp: &Path, digest: &str) -> Result<()> {
             "run the command again once the server repository is quiet",
         ));
     }
-    let mut dirs: Vec<PathBuf> = walkdir::WalkDir::new(tmp)
-        .contents_first(true)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_dir())
-        .map(walkdir::DirEntry::into_path)
-        .collect();
-    dirs.dedup();
-    dirs.iter().try_for_each(|d| cfs::atomic::sync_dir(d))
+    // Each directory after its entries (the walk lists contents first).
+    for entry in walkdir::WalkDir::new(tmp).contents_first(true) {
+        let entry = entry.map_err(|e| {
+            let path = e.path().map(Path::to_path_buf).unwrap_or_default();
+            cfs::with_path(e.into(), &path)
+        })?;
+        if entry.file_type().is_dir() {
+            cfs::atomic::sync_dir(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes `.tmp-*` entries of `.sources/` left by killed builds.
