@@ -62,7 +62,6 @@ impl RunRecord {
     }
 
     /// Whether the recorded server is still running.
-    #[allow(dead_code)] // read by `status` and `gc`
     pub fn alive(&self) -> bool {
         start_ticks(self.pid).is_some_and(|t| t == self.start_ticks)
     }
@@ -76,7 +75,6 @@ pub fn write(run_dir: &Path, record: &RunRecord) -> Result<()> {
 }
 
 /// Every readable record in `run_dir`, live or not (unreadable ones are skipped).
-#[allow(dead_code)] // read by `status` and `gc`
 pub fn all(run_dir: &Path) -> Vec<(PathBuf, RunRecord)> {
     let Ok(entries) = fs_err::read_dir(run_dir) else {
         return Vec::new();
@@ -95,7 +93,6 @@ pub fn all(run_dir: &Path) -> Vec<(PathBuf, RunRecord)> {
 }
 
 /// The records of servers that are still running.
-#[allow(dead_code)] // read by `status` and `gc`
 pub fn live(run_dir: &Path) -> Vec<RunRecord> {
     all(run_dir)
         .into_iter()
