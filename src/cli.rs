@@ -105,6 +105,17 @@ pub enum Command {
         #[arg(value_name = "B")]
         to: Option<u32>,
     },
+    /// Check generations' bundles against their file records (default: the current one).
+    Verify {
+        /// Generation numbers (see `generations`).
+        #[arg(value_name = "GEN", conflicts_with = "all")]
+        generations: Vec<u32>,
+        /// Check every generation's bundle.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete old generations and everything in the store that nothing uses any more.
+    Gc(GcArgs),
     /// Print a shell completion script (bash: `source <(cosmo-bundle completions bash)`).
     Completions {
         /// The shell.
@@ -159,6 +170,9 @@ pub struct StartArgs {
     /// Port to listen on (1-65535).
     #[arg(long, default_value_t = 8000, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
+    /// Start even when the bundle differs from its file record (see `verify`).
+    #[arg(long)]
+    pub no_verify: bool,
     /// Further arguments for `fastapi run` / `fastapi dev`.
     #[arg(last = true, value_name = "EXTRA")]
     pub extra: Vec<String>,
@@ -240,4 +254,17 @@ pub struct AddArgs {
     /// Branch, tag or commit of the git repository (default: its default branch).
     #[arg(long, requires = "git", conflicts_with = "version", value_name = "REV")]
     pub rev: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Keep the newest N generations (besides the current and pinned ones).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u32>,
+    /// Keep generations younger than DURATION (`30d`, `12h`, `2w`, `90m`, `45s`; `0d`: none).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Change nothing: print what would be deleted and the bytes it would free.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -19,6 +19,8 @@ pub mod exit {
     pub const UV_FAILED: i32 = 6;
     /// uv is not installed or not on PATH.
     pub const UV_MISSING: i32 = 7;
+    /// A bundle differs from its file record (`verify`, or `start` refusing it).
+    pub const VERIFY_FAILED: i32 = 8;
     /// The server did not come back healthy after `current` moved (it was moved back).
     pub const ACTIVATION_FAILED: i32 = 9;
 }
@@ -113,6 +115,15 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
+
+    /// A bundle differs from its file record.
+    #[error("{message}")]
+    VerifyFailed {
+        message: String,
+        hint: Option<String>,
+        /// What `verify` found, for `--json` (the `verify` output).
+        report: Option<Box<serde_json::Value>>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -181,6 +192,11 @@ pub const KINDS: &[(&str, i32, &str)] = &[
         exit::INTERNAL,
         "a damaged generation, bundle, generation index or plugin row is what the command needs (the hint says how to repair it)",
     ),
+    (
+        "verify_failed",
+        exit::VERIFY_FAILED,
+        "a bundle differs from its file record (`verify`; `start` refuses it)",
+    ),
 ];
 
 /// Why one plugin cannot go into a bundle.
@@ -238,6 +254,7 @@ impl Error {
             Error::UvMissing => exit::UV_MISSING,
             Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => exit::INTERNAL,
             Error::Damaged { .. } => exit::INTERNAL,
+            Error::VerifyFailed { .. } => exit::VERIFY_FAILED,
             Error::ActivationFailed { .. } => exit::ACTIVATION_FAILED,
         }
     }
@@ -248,7 +265,8 @@ impl Error {
             Error::BadInput { hint, .. }
             | Error::NotFound { hint, .. }
             | Error::AlreadyExists { hint, .. }
-            | Error::Damaged { hint, .. } => hint.clone(),
+            | Error::Damaged { hint, .. }
+            | Error::VerifyFailed { hint, .. } => hint.clone(),
             Error::ActivationFailed { hint, .. } => Some(hint.clone()),
             Error::Conflict { .. } => Some(
                 "change the plugin's version, or remove the plugin it conflicts with".into(),
@@ -288,6 +306,7 @@ impl Error {
             Error::UvMissing => "uv_missing",
             Error::Io(_) | Error::Db { .. } | Error::Corrupt { .. } => "internal",
             Error::Damaged { .. } => "damaged",
+            Error::VerifyFailed { .. } => "verify_failed",
             Error::ActivationFailed { .. } => "activation_failed",
         }
     }
@@ -342,6 +361,11 @@ mod tests {
                 message: "m".into(),
                 hint: "h".into(),
                 report: Box::default(),
+            },
+            Error::VerifyFailed {
+                message: "m".into(),
+                hint: None,
+                report: None,
             },
         ];
         for err in &errors {

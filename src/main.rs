@@ -172,6 +172,8 @@ fn run(cli: Cli, out: Printer, color: bool) -> Result<()> {
         Command::Completions { shell } => commands::completions::run(out, *shell),
         Command::Status => commands::status::run(&ctx, out),
         Command::Diff { from, to } => commands::diff::run(&ctx, out, *from, *to),
+        Command::Verify { generations, all } => commands::verify::run(&ctx, out, generations, *all),
+        Command::Gc(args) => commands::gc::run(&ctx, out, args),
     }
 }
 

@@ -12,6 +12,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
         host: args.host.clone(),
         port: args.port,
         extra: args.extra.clone(),
+        verify: !args.no_verify,
     };
     let launch = server_command(ctx, &opts)?;
     // exec only returns on failure; on success the server owns this process.

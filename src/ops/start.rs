@@ -26,6 +26,8 @@ pub struct StartOptions {
     pub host: String,
     pub port: u16,
     pub extra: Vec<String>,
+    /// Refuse a bundle that differs from its file record (`--no-verify` turns it off).
+    pub verify: bool,
 }
 
 /// The server command, ready to exec, the directory it runs from, and its run record.
@@ -102,6 +104,9 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
             reason: format!("generation {number}'s bundle is not registered"),
         })?;
     crate::ops::stale::warn_link_mode(ctx, number, &manifest);
+    if opts.verify {
+        check_record(ctx, number, &generation.hash)?;
+    }
     // Pin the bundle: its canonical store path, not the `current` link.
     let bundle = fs_err::canonicalize(store.path(&generation.hash))?;
     let venv = bundle.join(".venv");
@@ -261,4 +266,34 @@ fn prepend_path(dir: &Path) -> std::ffi::OsString {
     let rest = std::env::var_os("PATH").unwrap_or_default();
     let paths = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&rest));
     std::env::join_paths(paths).unwrap_or(rest)
+}
+
+/// Refuses a bundle whose `bundle.json` or file record fails its digest, or whose entries
+/// differ in kind, size, mode or link target from the record (no file is read).
+fn check_record(ctx: &Context, number: u32, hash: &str) -> Result<()> {
+    let problems = crate::store::verify::quick_check(&ctx.store(), hash)?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let report = crate::output::VerifyOutput {
+        ok: false,
+        bundles: vec![crate::output::BundleCheckOutput {
+            hash: hash.to_string(),
+            path: ctx.store().path(hash),
+            generations: vec![number],
+            status: "changed",
+            entries: 0,
+            trees: 0,
+            problems: problems
+                .iter()
+                .map(crate::ops::verify::problem_output)
+                .collect(),
+        }],
+    };
+    Err(crate::ops::verify::failed(
+        &report,
+        &format!(
+            "the bundle of generation {number} was changed since it was built; see `cosmo-bundle verify {number}`, switch to another generation, or start anyway with --no-verify"
+        ),
+    ))
 }

@@ -6,15 +6,19 @@
 
 mod activation;
 mod diff;
+mod gc;
 mod generations;
 pub mod schema;
 mod status;
 mod text;
+mod verify;
 
 pub use activation::*;
 pub use diff::*;
+pub use gc::*;
 pub use generations::*;
 pub use status::*;
+pub use verify::*;
 
 use crate::error::Error;
 use crate::plugins::PluginRecord;
@@ -124,6 +128,10 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<ActivationReport>")]
     pub activation: Option<serde_json::Value>,
+    /// What `verify` found (kind `verify_failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<VerifyOutput>")]
+    pub verify: Option<serde_json::Value>,
 }
 
 impl From<&Error> for ErrorOutput {
@@ -143,6 +151,13 @@ impl From<&Error> for ErrorOutput {
             Error::ActivationFailed { report, .. } => Some(report.as_ref().clone()),
             _ => None,
         };
+        let verify = match err {
+            Error::VerifyFailed {
+                report: Some(report),
+                ..
+            } => Some(report.as_ref().clone()),
+            _ => None,
+        };
         ErrorOutput {
             error: ErrorBody {
                 kind: err.kind(),
@@ -152,6 +167,7 @@ impl From<&Error> for ErrorOutput {
                 failures,
                 record,
                 activation,
+                verify,
             },
         }
     }

@@ -55,6 +55,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         root::<ActivateOutput>("activate"),
         root::<StatusOutput>("status"),
         root::<DiffOutput>("diff"),
+        root::<VerifyOutput>("verify"),
+        root::<GcOutput>("gc"),
     ]
 }
 

@@ -1001,6 +1001,8 @@ mod tests {
                 version: "3.11".into(),
             },
             plugins: Vec::new(),
+            record: None,
+            digest: None,
             other: Default::default(),
         };
         fs::create_dir_all(d.store.path(&hash)).unwrap();

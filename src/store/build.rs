@@ -2,7 +2,7 @@
 //! them, and registering it last.
 
 use super::Store;
-use super::bundle::{BUNDLE_JSON, BundleManifest, BundlePlugin, FORMAT, PythonInfo};
+use super::bundle::{BUNDLE_JSON, BundleManifest, BundlePlugin, FORMAT, PythonInfo, RecordRef};
 use super::hash::{HashInputs, Inputs, digest};
 use super::server::ServerRepo;
 use crate::error::{Error, Result};
@@ -133,7 +133,11 @@ impl Store {
             }
         }
         crate::fault::point("after-uv-lock");
+        if let Some(warning) = super::share::cache_warning(self.root()) {
+            reporter.warn(&warning);
+        }
         reporter.step("installing into the bundle's .venv with uv sync");
+        uv.venv_relocatable(&dir, &spec.uv_options, reporter)?;
         uv.sync(&dir, &spec.uv_options, reporter)?;
         crate::fault::point("after-uv-sync");
         let site = site_packages(&dir)?;
@@ -145,7 +149,7 @@ impl Store {
             return Err(Error::PluginCheck { failures });
         }
 
-        let manifest = BundleManifest {
+        let mut manifest = BundleManifest {
             format: FORMAT,
             hash: hash.clone(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -155,12 +159,27 @@ impl Store {
             inputs: Inputs::V2(inputs),
             python,
             plugins,
+            record: None,
+            digest: None,
             other: Default::default(),
         };
         crate::fault::point("before-register");
-        cfs::tree::seal(&dir)?;
-
-        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        reporter.step("sharing files with the other bundles, sealing and recording the bundle");
+        let entries = cfs::tree::seal(&dir)?;
+        let site_rel = site.strip_prefix(&dir).unwrap_or(&site).to_path_buf();
+        let recorded = super::share::optimise(self.root(), &dir, &site_rel, entries)?;
+        let record_text = super::record::render(&recorded);
+        cfs::write_atomic(
+            &dir.join(super::record::RECORD_FILE),
+            record_text.as_bytes(),
+        )?;
+        manifest.record = Some(RecordRef {
+            file: super::record::RECORD_FILE.to_string(),
+            blake3: blake3::hash(record_text.as_bytes()).to_hex().to_string(),
+            entries: recorded.len(),
+        });
+        crate::fault::point("before-bundle-json");
+        let json = manifest.render_with_digest();
         cfs::write_atomic(&dir.join(BUNDLE_JSON), &json)?;
         partial.committed = true;
         crate::fault::point("after-register");

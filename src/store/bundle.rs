@@ -24,9 +24,66 @@ pub struct BundleManifest {
     pub inputs: Inputs,
     pub python: PythonInfo,
     pub plugins: Vec<BundlePlugin>,
+    /// The bundle's file record (absent in bundles registered by earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordRef>,
+    /// BLAKE3 of the manifest's canonical bytes without this field ([`canonical_digest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// Keys written by newer versions, kept as they are.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Where a bundle's file record is, and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordRef {
+    /// The record's file name in the bundle (`bundle.record`).
+    pub file: String,
+    /// BLAKE3 of the record file (64 hex digits).
+    pub blake3: String,
+    /// How many entries it lists.
+    pub entries: usize,
+}
+
+/// The manifest's own digest: BLAKE3 (64 hex digits) of its canonical bytes, that is, the
+/// JSON value without its `digest` key, written compact with keys sorted.
+pub fn canonical_digest(manifest: &serde_json::Value) -> String {
+    let mut value = sorted(manifest);
+    if let Some(map) = value.as_object_mut() {
+        map.remove("digest");
+    }
+    let bytes = serde_json::to_vec(&value).expect("a JSON value serialises");
+    blake3::hash(&bytes).to_hex().to_string()
+}
+
+/// `value` with every object's keys in sorted order, whatever order serde_json keeps.
+fn sorted(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            serde_json::Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&map[k])))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(sorted).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+impl BundleManifest {
+    /// The manifest's bytes as written, with its own digest set.
+    pub fn render_with_digest(&mut self) -> Vec<u8> {
+        self.digest = None;
+        let value = serde_json::to_value(&*self).expect("a manifest serialises");
+        self.digest = Some(canonical_digest(&value));
+        serde_json::to_vec_pretty(&*self).expect("a manifest serialises")
+    }
 }
 
 /// The interpreter uv put in the bundle's `.venv`.

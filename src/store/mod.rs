@@ -8,11 +8,15 @@
 pub mod build;
 pub mod bundle;
 pub mod conflict_checks;
+pub mod gc;
 pub mod hash;
 pub mod plugin_checks;
+pub mod record;
 pub mod server;
 pub mod snapshot;
 pub mod stale;
+pub mod share;
+pub mod verify;
 
 use crate::error::{Error, Result};
 use bundle::{BUNDLE_JSON, BundleManifest};

@@ -54,6 +54,32 @@ impl Uv {
         )
     }
 
+    /// `uv venv --relocatable` at `<project>/.venv` for the Python of `options` (its
+    /// `--python`, if any): scripts and activate scripts then name no absolute path, so they
+    /// are the same in every bundle and can be shared.
+    pub fn venv_relocatable(
+        &self,
+        project: &Path,
+        options: &[String],
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        let mut args: Vec<OsString> = vec![
+            "venv".into(),
+            "--project".into(),
+            project.into(),
+            "--color".into(),
+            "never".into(),
+            "--no-progress".into(),
+            "--relocatable".into(),
+            "--quiet".into(),
+        ];
+        for pair in options.windows(2).filter(|w| w[0] == "--python") {
+            args.extend(pair.iter().map(OsString::from));
+        }
+        args.push(project.join(".venv").into());
+        self.run(&args, reporter).map(drop)
+    }
+
     fn project_command(
         &self,
         verb: &str,

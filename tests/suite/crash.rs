@@ -165,6 +165,7 @@ fn killed_after_sync_before_registration() {
     let leftovers: Vec<_> = std::fs::read_dir(env.dir().join("store"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .filter(|p| !p.join("bundle.json").exists())
         .collect();
     assert_eq!(

@@ -238,6 +238,19 @@ fn every_command_prints_json_that_matches_its_published_schema() {
     let deleted = c.ok(&env, "delete", &["delete", "7", "1"]);
     assert_eq!(deleted["deleted"].as_array().unwrap().len(), 2);
 
+    // verify and gc, and a bundle that differs from its record.
+    let verified = c.ok(&env, "verify", &["verify", "--all"]);
+    assert_eq!(verified["ok"], true);
+    let dry = c.ok(&env, "gc", &["gc", "--dry-run", "--keep", "1"]);
+    assert_eq!(dry["dry_run"], true);
+    c.fails(&env, &["gc", "--older-than", "soon"], 2, "bad_input");
+    let pyproject = std::fs::canonicalize(env.dir().join("current/pyproject.toml")).unwrap();
+    let text = std::fs::read(&pyproject).unwrap();
+    std::fs::write(&pyproject, "# changed\n").unwrap();
+    let failed = c.fails(&env, &["verify"], 8, "verify_failed");
+    assert_eq!(failed["error"]["verify"]["bundles"][0]["status"], "changed");
+    std::fs::write(&pyproject, text).unwrap();
+
     // A row the server wrote with a value the contract does not know.
     let conn = rusqlite::Connection::open(env.dir().join("cosmo.db")).unwrap();
     conn.execute(

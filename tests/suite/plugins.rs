@@ -274,6 +274,7 @@ fn a_plugin_class_that_does_not_import_fails_the_build_with_4_and_current_stays(
     let dirs: Vec<_> = std::fs::read_dir(env.dir().join("store"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .collect();
     assert_eq!(dirs.len(), 1);
     assert!(dirs[0].join("bundle.json").exists());
