@@ -148,6 +148,8 @@ impl Store {
         if !failures.is_empty() {
             return Err(Error::PluginCheck { failures });
         }
+        // Read above; kept compressed (a bundle's own largest file).
+        crate::uv::lock_file::compress(&dir.join("uv.lock"))?;
 
         let mut manifest = BundleManifest {
             format: FORMAT,

@@ -416,9 +416,10 @@ pub fn verify_tree(store: &Store, digest: &str) -> Result<Vec<Problem>> {
 }
 
 /// The cheap check `start` runs: `bundle.json` and record digests, then one `lstat` (and
-/// `readlink` for links) per recorded entry: kinds, sizes, modes and link targets, and
-/// that each linked tree exists. No file is read. Empty when all is as recorded (or the
-/// bundle has no record).
+/// `readlink` for links) per recorded entry: kinds, sizes, modes and link targets, that
+/// each linked tree exists, and one listing per recorded directory (nothing added); the
+/// bundle's own files (a few scripts and small files, not the shared trees) are hashed
+/// again. Empty when all is as recorded (or the bundle has no record).
 pub fn quick_check(store: &Store, hash: &str) -> Result<Vec<Problem>> {
     use std::os::unix::fs::PermissionsExt;
     let dir = store.path(hash);
@@ -451,7 +452,10 @@ pub fn quick_check(store: &Store, hash: &str) -> Result<Vec<Problem>> {
             } else {
                 0
             },
-            digest: want.digest.clone(),
+            digest: match kind {
+                Some(Kind::File) if meta.len() == want.size => Some(file_digest(&path)?),
+                _ => want.digest.clone(),
+            },
             target: if kind == Some(Kind::Symlink) {
                 fs::read_link(&path).ok()
             } else {
@@ -469,5 +473,28 @@ pub fn quick_check(store: &Store, hash: &str) -> Result<Vec<Problem>> {
             ));
         }
     }
+    let known: std::collections::HashSet<&Path> =
+        recorded.iter().map(|r| r.path.as_path()).collect();
+    for dir_entry in recorded.iter().filter(|r| r.kind == Kind::Dir) {
+        let Ok(children) = fs::read_dir(dir.join(&dir_entry.path)) else {
+            continue;
+        };
+        for child in children.flatten() {
+            let path = dir_entry.path.join(child.file_name());
+            let top = path == Path::new(BUNDLE_JSON) || path == Path::new(RECORD_FILE);
+            if !top && !known.contains(path.as_path()) {
+                problems.push(Problem::new(path, Change::Added, "not in the record"));
+            }
+        }
+    }
     Ok(problems)
+}
+
+/// BLAKE3 of a file's contents (64 hex digits).
+fn file_digest(path: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_reader(fs::File::open(path)?)
+        .map_err(|e| crate::fs::with_path(e, path))?;
+    Ok(hasher.finalize().to_hex().to_string())
 }

@@ -361,3 +361,11 @@ pub fn plugin_in(generation: &serde_json::Value, name: &str) -> serde_json::Valu
         .unwrap_or_else(|| panic!("{name} not in {generation}"))
         .clone()
 }
+
+/// A bundle's `uv.lock`, which the bundle keeps gzip-compressed as `uv.lock.gz`.
+pub fn bundle_lock(bundle: &Path) -> String {
+    let file = std::fs::File::open(bundle.join("uv.lock.gz")).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text).unwrap();
+    text
+}

@@ -19,5 +19,6 @@ mod plugins;
 mod profile;
 mod pypi;
 mod start;
+mod store;
 mod terminal;
 mod trust;

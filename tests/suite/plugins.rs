@@ -120,7 +120,7 @@ fn the_lock_of_a_successful_check_is_used_by_the_build() {
         .to_string();
     let checked = std::fs::read(env.dir().join("resolved").join(format!("{hash}.lock"))).unwrap();
     assert_eq!(
-        std::fs::read(env.dir().join("current/uv.lock")).unwrap(),
+        bundle_lock(&env.dir().join("current")).into_bytes(),
         checked
     );
 }

@@ -5,7 +5,7 @@ use crate::common::*;
 use std::path::Path;
 
 fn lock_versions(bundle: &Path) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(bundle.join("uv.lock")).unwrap();
+    let text = bundle_lock(bundle);
     let doc: toml_edit::DocumentMut = text.parse().unwrap();
     let mut out: Vec<(String, String)> = doc["package"]
         .as_array_of_tables()
