@@ -114,8 +114,8 @@ pub fn optimise(
                 listing.as_bytes(),
             )?;
             fs::rename(&here, &shared)?;
+            crate::fault::point("share-after-tree-move");
         }
-        crate::fault::point("share-after-tree-move");
         let depth = root.components().count();
         let mut target = PathBuf::new();
         for _ in 0..depth {

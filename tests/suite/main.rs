@@ -12,6 +12,7 @@ mod cli;
 mod common;
 mod crash;
 mod discover;
+mod gc;
 mod json;
 mod lifecycle;
 mod plugin_checks;
