@@ -309,7 +309,7 @@ fn a_gc_holds_the_lock_and_a_build_of_a_new_set_waits_for_it() {
     env.ok(&["delete", "1", "2"]);
     env.set("COSMO_LOCK_TIMEOUT", "60");
     want(&env, Some("1.0.0"), None, true);
-    let gc = env.paused_at(&["gc"], "gc-after-unregister");
+    let mut gc = env.paused_at(&["gc"], "gc-after-unregister");
     let mut build = env
         .cmd(&["build"])
         .process_group(0)
@@ -321,6 +321,7 @@ fn a_gc_holds_the_lock_and_a_build_of_a_new_set_waits_for_it() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(build.try_wait().unwrap().is_none(), "the build waits");
     signal_group(gc.id(), Signal::KILL);
+    gc.wait().unwrap();
     let status = build.wait().unwrap();
     assert!(status.success());
     assert_sound(&env);
