@@ -415,11 +415,15 @@ pub fn verify_tree(store: &Store, digest: &str) -> Result<Vec<Problem>> {
     Ok(topmost(problems))
 }
 
+/// The largest file `start` hashes again (larger ones, binaries such as `uv` that uv links
+/// from its cache, get their size and mode checked; `verify` hashes every file).
+pub const QUICK_HASH_MAX: u64 = 256 * 1024;
+
 /// The cheap check `start` runs: `bundle.json` and record digests, then one `lstat` (and
 /// `readlink` for links) per recorded entry: kinds, sizes, modes and link targets, that
 /// each linked tree exists, and one listing per recorded directory (nothing added); the
-/// bundle's own files (a few scripts and small files, not the shared trees) are hashed
-/// again. Empty when all is as recorded (or the bundle has no record).
+/// bundle's own files up to [`QUICK_HASH_MAX`] (scripts and small files, not the shared
+/// trees) are hashed again. Empty when all is as recorded (or the bundle has no record).
 pub fn quick_check(store: &Store, hash: &str) -> Result<Vec<Problem>> {
     use std::os::unix::fs::PermissionsExt;
     let dir = store.path(hash);
@@ -453,7 +457,9 @@ pub fn quick_check(store: &Store, hash: &str) -> Result<Vec<Problem>> {
                 0
             },
             digest: match kind {
-                Some(Kind::File) if meta.len() == want.size => Some(file_digest(&path)?),
+                Some(Kind::File) if meta.len() == want.size && meta.len() <= QUICK_HASH_MAX => {
+                    Some(file_digest(&path)?)
+                }
                 _ => want.digest.clone(),
             },
             target: if kind == Some(Kind::Symlink) {

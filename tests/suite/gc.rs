@@ -217,7 +217,10 @@ fn gc_keeps_the_current_pinned_and_newest_generations_and_frees_what_dry_run_sai
     let freed = before - after;
     assert!(said > 100_000, "{said}");
     let off = (said as f64 - freed as f64).abs() / freed as f64;
-    eprintln!("gc --dry-run said {said} bytes; gc freed {freed} bytes ({:.3}% off)", off * 100.0);
+    eprintln!(
+        "gc --dry-run said {said} bytes; gc freed {freed} bytes ({:.3}% off)",
+        off * 100.0
+    );
     assert!(off <= 0.01, "--dry-run said {said} bytes, gc freed {freed}");
     assert_eq!(out["freed_bytes"], dry["freed_bytes"]);
 
