@@ -174,7 +174,13 @@ fn plan(
         ));
     }
     let current = profile.current()?;
-    let generations = doomed_generations(&view.generations, current, opts, chrono::Utc::now());
+    let mut generations = doomed_generations(&view.generations, current, opts, chrono::Utc::now());
+    // An activation that was interrupted is finished (or reverted) from both its
+    // generations: neither goes.
+    if let Some(under_way) = crate::ops::activate::record::under_way(view.meta()) {
+        generations
+            .retain(|g| g.number != under_way.generation && Some(g.number) != under_way.previous);
+    }
     let doomed: BTreeSet<u32> = generations.iter().map(|g| g.number).collect();
     let mut keep: BTreeSet<String> = view
         .generations

@@ -450,3 +450,27 @@ fn a_build_killed_after_moving_a_tree_leaves_only_what_gc_removes() {
     env.ok(&["build"]);
     assert_sound(&env);
 }
+
+#[test]
+fn the_generations_of_an_interrupted_activation_are_kept() {
+    let (env, _cache) = own_env();
+    history(&env, 4, 4);
+    // As a killed activation of generation 3 (after 2) leaves the index.
+    let path = env.dir().join("profile.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    index["activating"] = serde_json::json!({
+        "generation": 3, "previous": 2, "command": "switch",
+        "started_at": "2026-01-01T00:00:00Z", "pid": 999999, "start_ticks": 1
+    });
+    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let out = env.json(GC);
+    let deleted: Vec<u64> = out["generations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(deleted, [1]);
+    assert_eq!(numbers(&env), [2, 3, 4]);
+    assert_sound(&env);
+}
