@@ -27,6 +27,7 @@ from .errors import (
     UnexpectedOutputError,
     UvError,
     UvMissingError,
+    VerifyFailedError,
 )
 from .loader import (
     FailedPlugin,
@@ -90,6 +91,7 @@ __all__ = [
     "UnexpectedOutputError",
     "UvError",
     "UvMissingError",
+    "VerifyFailedError",
     "bundle_dir",
     "current_bundle",
     "find_cosmo_bundle_bin",

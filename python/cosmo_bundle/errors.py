@@ -23,6 +23,7 @@ EXIT_LOCK_TIMEOUT = 5
 EXIT_UV_FAILED = 6
 EXIT_UV_MISSING = 7
 EXIT_ACTIVATION_FAILED = 9
+EXIT_VERIFY_FAILED = 8
 
 
 class CosmoBundleError(Exception):
@@ -168,6 +169,13 @@ class ActivationFailedError(CosmoBundleError):
     default_kind = "activation_failed"
 
 
+class VerifyFailedError(CosmoBundleError):
+    """A bundle differs from its file record (exit 8, kind ``verify_failed``: ``verify``,
+    or ``start`` refusing it); ``details`` holds the report."""
+
+    default_kind = "verify_failed"
+
+
 class BinaryNotFoundError(CosmoBundleError):
     """The cosmo-bundle executable itself was not found (nothing was run)."""
 
@@ -201,6 +209,7 @@ _BY_KIND: dict[str, type[CosmoBundleError]] = {
     "internal": InternalError,
     "damaged": DamagedError,
     "activation_failed": ActivationFailedError,
+    "verify_failed": VerifyFailedError,
 }
 
 _BY_EXIT_CODE: dict[int, type[CosmoBundleError]] = {
@@ -209,6 +218,7 @@ _BY_EXIT_CODE: dict[int, type[CosmoBundleError]] = {
     EXIT_CONFLICT: ConflictError,
     EXIT_PLUGIN_CHECK: PluginCheckError,
     EXIT_ACTIVATION_FAILED: ActivationFailedError,
+    EXIT_VERIFY_FAILED: VerifyFailedError,
     EXIT_LOCK_TIMEOUT: LockTimeoutError,
     EXIT_UV_FAILED: UvError,
     EXIT_UV_MISSING: UvMissingError,
