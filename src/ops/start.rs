@@ -138,8 +138,11 @@ fn bundled(ctx: &Context, opts: &StartOptions) -> Result<Launch> {
             reload_dirs(ctx, number, &manifest, &venv, &opts.extra),
         );
     }
-    let mut cmd = Command::new(&fastapi);
-    cmd.args(args)
+    // The script run by the bundle's own Python: a relocatable venv's scripts start with a
+    // `/bin/sh` trampoline that needs `realpath` and `dirname` on PATH.
+    let mut cmd = Command::new(&python);
+    cmd.arg(&fastapi)
+        .args(args)
         .current_dir(&bundle)
         .env("COSMO_BUNDLE_DIR", &bundle)
         .env("COSMO_DATA_DIR", data_dir)
