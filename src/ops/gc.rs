@@ -92,8 +92,46 @@ struct Plan {
 /// Runs a collection (or, with `dry_run`, says what it would delete and free).
 pub fn gc(ctx: &Context, opts: &GcOptions) -> Result<GcOutput> {
     let _lock = ctx.lock_dir()?;
+    let (plan, out) = report(ctx, opts)?;
+    if opts.dry_run {
+        return Ok(out);
+    }
     let store = ctx.store();
     let mut profile = ctx.profile();
+    // Generations first (their links, then the index): no generation ever points at a
+    // bundle that is being deleted.
+    profile.reconcile(&store)?;
+    let numbers: Vec<u32> = plan.generations.iter().map(|g| g.number).collect();
+    if !numbers.is_empty() {
+        profile.delete(&numbers)?;
+    }
+    crate::fault::point("gc-after-generations");
+    store_gc::execute(&store, &plan.store)?;
+    for hash in &plan.locks {
+        store_gc::remove(&ctx.dirs.resolved_lock(hash))?;
+    }
+    for path in &plan.leftovers {
+        store_gc::remove(path)?;
+    }
+    Ok(out)
+}
+
+/// What `gc` with `opts` would delete and free, read without the lock and without
+/// writing anything (for `status`: `GcOptions::default()` is what a plain `gc` frees).
+/// Another command running meanwhile may change it; `gc --dry-run` plans under the lock.
+#[allow(dead_code)] // called by `status`
+pub fn preview(ctx: &Context, opts: &GcOptions) -> Result<GcOutput> {
+    let opts = GcOptions {
+        dry_run: true,
+        ..opts.clone()
+    };
+    report(ctx, &opts).map(|(_, out)| out)
+}
+
+/// The plan, and its output (what goes, and the bytes it frees).
+fn report(ctx: &Context, opts: &GcOptions) -> Result<(Plan, GcOutput)> {
+    let store = ctx.store();
+    let profile = ctx.profile();
     let plan = plan(ctx, &profile, &store, opts)?;
     let mut paths = store_gc::paths(&store, &plan.store);
     paths.extend(plan.locks.iter().map(|h| ctx.dirs.resolved_lock(h)));
@@ -136,25 +174,7 @@ pub fn gc(ctx: &Context, opts: &GcOptions) -> Result<GcOutput> {
         leftovers,
         freed_bytes,
     };
-    if opts.dry_run {
-        return Ok(out);
-    }
-    // Generations first (their links, then the index): no generation ever points at a
-    // bundle that is being deleted.
-    profile.reconcile(&store)?;
-    let numbers: Vec<u32> = plan.generations.iter().map(|g| g.number).collect();
-    if !numbers.is_empty() {
-        profile.delete(&numbers)?;
-    }
-    crate::fault::point("gc-after-generations");
-    store_gc::execute(&store, &plan.store)?;
-    for hash in &plan.locks {
-        store_gc::remove(&ctx.dirs.resolved_lock(hash))?;
-    }
-    for path in &plan.leftovers {
-        store_gc::remove(path)?;
-    }
-    Ok(out)
+    Ok((plan, out))
 }
 
 fn plan(
