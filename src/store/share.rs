@@ -74,6 +74,7 @@ pub fn optimise(
         .collect();
     let mut record: Vec<Recorded> = Vec::with_capacity(entries.len());
     let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut listings: Vec<PathBuf> = Vec::new();
     let mut i = 0;
     while i < entries.len() {
         let entry = &entries[i];
@@ -109,10 +110,11 @@ pub fn optimise(
         if fs::symlink_metadata(&shared).is_ok_and(|m| m.is_dir()) {
             fs::remove_dir_all(&here)?;
         } else {
-            crate::fs::write_atomic(
-                &trees.join(format!("{digest}{TREE_RECORD}")),
-                listing.as_bytes(),
-            )?;
+            // Written plainly, synced below all at once: a listing torn by a crash no
+            // longer hashes to its name, and is never trusted.
+            let path = trees.join(format!("{digest}{TREE_RECORD}"));
+            fs::write(&path, listing.as_bytes())?;
+            listings.push(path);
             fs::rename(&here, &shared)?;
             crate::fault::point("share-after-tree-move");
         }
@@ -135,6 +137,10 @@ pub fn optimise(
         });
         i = end;
     }
+    crate::fs::tree::parallel(&listings, |p| {
+        fs::File::open(p)?.sync_all()?;
+        Ok(())
+    })?;
     crate::fs::atomic::sync_dir(&trees)?;
     crate::fs::atomic::sync_dir(&links)?;
     touched

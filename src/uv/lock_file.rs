@@ -32,7 +32,7 @@ pub fn read_text(path: &Path) -> Result<String> {
 }
 
 /// Writes `path` + `.gz` (gzip, best compression, no name or time in the header) from
-/// `path`, then removes `path`.
+/// `path`, then removes `path`. Not synced: a bundle is sealed (synced) after this.
 pub fn compress(path: &Path) -> Result<()> {
     let text = fs_err::read(path)?;
     let mut encoder = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::best());
@@ -42,7 +42,7 @@ pub fn compress(path: &Path) -> Result<()> {
         .map_err(|e| crate::fs::with_path(e, path))?;
     let mut gz = path.as_os_str().to_owned();
     gz.push(GZ_SUFFIX);
-    crate::fs::write_atomic(Path::new(&gz), &bytes)?;
+    fs_err::write(Path::new(&gz), &bytes)?;
     fs_err::remove_file(path)?;
     Ok(())
 }
