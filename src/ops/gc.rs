@@ -119,7 +119,6 @@ pub fn gc(ctx: &Context, opts: &GcOptions) -> Result<GcOutput> {
 /// What `gc` with `opts` would delete and free, read without the lock and without
 /// writing anything (for `status`: `GcOptions::default()` is what a plain `gc` frees).
 /// Another command running meanwhile may change it; `gc --dry-run` plans under the lock.
-#[allow(dead_code)] // called by `status`
 pub fn preview(ctx: &Context, opts: &GcOptions) -> Result<GcOutput> {
     let opts = GcOptions {
         dry_run: true,
@@ -169,6 +168,7 @@ fn report(ctx: &Context, opts: &GcOptions) -> Result<(Plan, GcOutput)> {
             .collect(),
         kept_running: plan.kept_running.clone(),
         trees: plan.store.trees.len(),
+        sources: plan.store.sources.clone(),
         links: plan.store.links.len(),
         locks: plan.locks.clone(),
         leftovers,

@@ -149,14 +149,16 @@ pub fn status(ctx: &Context) -> Result<StatusOutput> {
     })
 }
 
-/// HOOK for `gc`: the bytes its dry run says it would free. This version has no `gc`, so
-/// nothing is measured; once `gc` exists, call its dry run here.
-fn gc_reclaimable(_ctx: &Context) -> Option<u64> {
-    None
+/// What a plain `gc` (no retention options) would free now: unused bundles, shared trees
+/// and files, leftovers (read without the lock; `None` when it cannot be read).
+fn gc_reclaimable(ctx: &Context) -> Option<u64> {
+    crate::ops::gc::preview(ctx, &Default::default())
+        .ok()
+        .map(|p| p.freed_bytes)
 }
 
-/// HOOK for the store's check of whether it shares a file system with uv's cache. Not
-/// made in this version; once the store provides it, call it here.
-fn same_file_system_as_uv_cache(_ctx: &Context) -> Option<bool> {
-    None
+/// Whether the store and uv's cache are on one file system (uv hard-links packages
+/// instead of copying them); `None` when uv runs without a cache.
+fn same_file_system_as_uv_cache(ctx: &Context) -> Option<bool> {
+    crate::store::share::cache_sharing(&ctx.dirs.store()).map(|s| s.same_file_system)
 }

@@ -22,6 +22,8 @@ pub struct GcOutput {
     pub trees: usize,
     /// Shared files (`store/.links`) deleted.
     pub links: usize,
+    /// Snapshots of the server's source (`store/.sources/<digest>`) no kept bundle links.
+    pub sources: Vec<String>,
     /// Checked locks (`resolved/<hash>.lock`) deleted.
     pub locks: Vec<String>,
     /// Other leftovers deleted: unregistered store directories, temporary files, records
@@ -86,6 +88,9 @@ impl Render for GcOutput {
                 b.hash,
                 pids.join(", ")
             )?;
+        }
+        for d in &self.sources {
+            writeln!(out, "{verb} snapshot store/.sources/{d}")?;
         }
         for l in &self.locks {
             writeln!(out, "{verb} resolved/{l}.lock")?;

@@ -6,7 +6,7 @@ use super::Store;
 use super::record;
 use super::share::{self, LINKS, TREE_RECORD, TREES};
 use crate::error::Result;
-use crate::layout::TMP_PREFIX;
+use crate::layout::{SOURCES_DIR, TMP_PREFIX};
 use fs_err as fs;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -24,6 +24,8 @@ pub struct StorePlan {
     pub trees: Vec<String>,
     /// Shared files to delete (digests).
     pub links: Vec<String>,
+    /// Snapshots of the server's source (`.sources/<digest>`) to delete.
+    pub sources: Vec<String>,
     /// Other paths in the store to delete: temporary names, listings without their tree.
     pub leftovers: Vec<PathBuf>,
 }
@@ -56,6 +58,32 @@ pub fn linked_trees(bundle: &Path) -> BTreeSet<String> {
     out
 }
 
+/// The snapshot of the server's source (`.sources/<digest>`) a kept bundle links: the one
+/// its `bundle.json` names (`inputs.server_source` is `["snapshot <digest>"]`), and the one
+/// its `src/cosmoserver` link leads to (a bundle that cannot be read keeps what it links).
+fn linked_snapshot(store: &Store, hash: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(Some(manifest)) = store.load(hash)
+        && let super::hash::Inputs::V2(inputs) = &manifest.inputs
+        && let [one] = inputs.server_source.as_slice()
+        && let Some(digest) = one.strip_prefix("snapshot ")
+    {
+        out.push(digest.to_string());
+    }
+    if let Ok(target) = fs::read_link(store.path(hash).join("src/cosmoserver")) {
+        let parts: Vec<String> = target
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if let Some(i) = parts.iter().position(|p| p == SOURCES_DIR)
+            && let Some(digest) = parts.get(i + 1)
+        {
+            out.push(digest.clone());
+        }
+    }
+    out
+}
+
 /// Plans the collection of `store`: every bundle directory whose hash is not in `keep`
 /// goes (registered or not), every `.tmp-*` entry, every shared tree no kept bundle links,
 /// every listing without its tree, and every shared file whose only other links are in
@@ -64,6 +92,7 @@ pub fn plan(store: &Store, keep: &BTreeSet<String>) -> Result<StorePlan> {
     let root = store.root();
     let mut plan = StorePlan::default();
     let mut linked: BTreeSet<String> = BTreeSet::new();
+    let mut snapshots: BTreeSet<String> = BTreeSet::new();
     let entries = match fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(plan),
@@ -78,6 +107,7 @@ pub fn plan(store: &Store, keep: &BTreeSet<String>) -> Result<StorePlan> {
         } else if is_hash(&name) {
             if keep.contains(&name) {
                 linked.extend(linked_trees(&path));
+                snapshots.extend(linked_snapshot(store, &name));
             } else {
                 let registered = path.join(super::bundle::BUNDLE_JSON).exists();
                 plan.bundles.push((name, registered));
@@ -85,6 +115,17 @@ pub fn plan(store: &Store, keep: &BTreeSet<String>) -> Result<StorePlan> {
         }
     }
     plan.bundles.sort();
+    if let Ok(entries) = fs::read_dir(root.join(SOURCES_DIR)) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TMP_PREFIX) {
+                plan.leftovers.push(entry.path());
+            } else if !snapshots.contains(&name) {
+                plan.sources.push(name);
+            }
+        }
+    }
+    plan.sources.sort();
     let trees = root.join(TREES);
     if let Ok(entries) = fs::read_dir(&trees) {
         let mut names: BTreeSet<String> = BTreeSet::new();
@@ -169,6 +210,7 @@ pub fn paths(store: &Store, plan: &StorePlan) -> Vec<PathBuf> {
         }
     }
     out.extend(plan.links.iter().map(|l| root.join(LINKS).join(l)));
+    out.extend(plan.sources.iter().map(|d| root.join(SOURCES_DIR).join(d)));
     out.extend(plan.leftovers.iter().cloned());
     out
 }
@@ -237,6 +279,12 @@ pub fn execute(store: &Store, plan: &StorePlan) -> Result<()> {
     crate::fault::point("gc-during-trees");
     for path in &doomed_trees {
         remove(path)?;
+    }
+    let sources = root.join(SOURCES_DIR);
+    for d in &plan.sources {
+        let tmp = sources.join(format!("{GC_PREFIX}{d}"));
+        rename_if_there(&sources.join(d), &tmp)?;
+        remove(&tmp)?;
     }
     for path in &plan.leftovers {
         remove(path)?;

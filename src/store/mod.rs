@@ -13,9 +13,9 @@ pub mod hash;
 pub mod plugin_checks;
 pub mod record;
 pub mod server;
+pub mod share;
 pub mod snapshot;
 pub mod stale;
-pub mod share;
 pub mod verify;
 
 use crate::error::{Error, Result};

@@ -474,3 +474,31 @@ fn the_generations_of_an_interrupted_activation_are_kept() {
     assert_eq!(numbers(&env), [2, 3, 4]);
     assert_sound(&env);
 }
+
+#[test]
+fn gc_removes_the_snapshots_of_the_server_no_kept_bundle_links() {
+    let server = copy_of_fixture_server();
+    let mut env = Env::with_server(server.path().to_path_buf());
+    let cache = tempfile::tempdir().unwrap();
+    env.set("UV_CACHE_DIR", cache.path());
+    env.config("source", &["snapshot"]);
+    env.ok(&["build"]);
+    let util = server.path().join("src/cosmoserver/util.py");
+    let mut text = std::fs::read_to_string(&util).unwrap();
+    text.push_str("\nCHANGED = True\n");
+    std::fs::write(&util, text).unwrap();
+    env.ok(&["build"]);
+    let sources = env.dir().join("store/.sources");
+    let count = || std::fs::read_dir(&sources).unwrap().count();
+    assert_eq!(count(), 2);
+    // Both generations are kept: both snapshots stay.
+    assert!(env.json(&["gc"])["sources"].as_array().unwrap().is_empty());
+    assert_eq!(count(), 2);
+    let out = env.json(&["gc", "--keep", "1", "--older-than", "0d"]);
+    assert_eq!(out["sources"].as_array().unwrap().len(), 1, "{out:#}");
+    assert_eq!(count(), 1);
+    // The snapshot left is the current generation's: its code is there.
+    let code = std::fs::read_to_string(env.dir().join("current/src/cosmoserver/util.py")).unwrap();
+    assert!(code.contains("CHANGED = True"), "{code}");
+    assert_sound(&env);
+}

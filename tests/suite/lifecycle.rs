@@ -400,8 +400,7 @@ fn diff_shows_plugins_and_every_locked_package_that_changed() {
     assert_eq!(diff["changed"][0]["to"]["version"], "1.1.0");
     // Every locked package, as the two uv.lock files say.
     let locked = |n: u32| -> std::collections::BTreeMap<String, String> {
-        let text =
-            std::fs::read_to_string(env.dir().join(format!("generations/{n}/uv.lock"))).unwrap();
+        let text = bundle_lock(&env.dir().join(format!("generations/{n}")));
         let doc: toml_edit::DocumentMut = text.parse().unwrap();
         doc["package"]
             .as_array_of_tables()
