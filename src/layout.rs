@@ -123,4 +123,10 @@ impl DataDir {
     pub fn profile_index(&self) -> PathBuf {
         self.root.join("profile.json")
     }
+
+    /// `profile.seen`: what the last locked command left in `generations/` and
+    /// `profile.json` (a cache: see `profile::seen`).
+    pub fn profile_seen(&self) -> PathBuf {
+        self.root.join("profile.seen")
+    }
 }

@@ -7,28 +7,41 @@ use crate::error::{Error, Result};
 use crate::ops::activate as activation;
 use crate::output::{
     ActivationOutput, DamageOutput, DeleteOutput, DeletedOutput, GenerationList, GenerationOutput,
-    LabelOutput, PinOutput, SkippedOutput,
+    LabelOutput, PinOutput, SharedPlugins, SharedStr, SkippedOutput, UnfinishedOutput,
 };
+use crate::profile::index::Listed;
 use crate::profile::{
-    self, Checked, Generation, Lookup, Profile, View, describe_all, index, unknown,
+    self, Checked, Generation, Listing, Lookup, Profile, View, describe_all, index, unknown,
 };
+use crate::running::RunRecord;
 use crate::state::{Context, Session};
 use crate::store::Store;
-use crate::store::bundle::{BundleManifest, BundlePlugin};
+use crate::store::bundle::BundleManifest;
 use crate::store::snapshot::SourceMode;
 use crate::store::stale::RepoFiles;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::Path;
 use std::rc::Rc;
 
-/// Every generation with its plugins, label, pin and damage (read-only). Reads the index,
-/// `generations/` once, `current`, and each distinct bundle's manifest once.
+/// Every generation with its plugins, label, pin, damage, activation and marks (read-only).
+/// Reads the index, `generations/` once (unless `profile.seen` says nothing changed),
+/// `current`, and each distinct bundle's manifest once.
 pub fn list(ctx: &Context) -> Result<GenerationList> {
     let profile = ctx.profile();
     let store = ctx.store();
-    let view = profile.view()?;
-    warn_about(ctx, view);
     let current = profile.current()?;
-    let under_way = activation::record::under_way(view.meta());
+    let index = ctx.dirs.profile_index();
+    let listing = profile.into_listing()?;
+    let (count, meta) = match &listing {
+        Listing::Lines(lines) => (lines.len(), Cow::Owned(lines.other(&index)?)),
+        Listing::View(view) => (view.generations.len(), Cow::Borrowed(view.meta())),
+    };
+    if let Listing::View(view) = &listing {
+        warn_about(ctx, view);
+    }
+    let under_way = activation::record::under_way(&meta);
     if let Some(u) = under_way.as_ref().filter(|u| !u.running()) {
         ctx.reporter.warn(&format!(
             "the activation of generation {} by `{}` (started {}) was interrupted and never confirmed; {}",
@@ -38,91 +51,162 @@ pub fn list(ctx: &Context) -> Result<GenerationList> {
             u.hint(current)
         ));
     }
+    let exists = |n| match &listing {
+        Listing::Lines(lines) => lines.contains(n),
+        Listing::View(view) => view.get(n).is_some(),
+    };
     if let Some(c) = current
-        && view.get(c).is_none()
+        && !exists(c)
     {
         ctx.reporter.warn(&format!(
             "`current` points to generation {c}, which does not exist; `switch N`, `rollback` or `build` repairs it"
         ));
     }
-    // Stale and running marks: one read of the repository's two files and of `run/`.
-    let repo = crate::ops::stale::repo_files(ctx);
-    let live = crate::running::live(&ctx.dirs.run());
-    let mut bundles: HashMap<&str, Result<Listed, profile::Damage>> = HashMap::new();
-    for g in &view.generations {
-        bundles.entry(g.hash.as_str()).or_insert_with(|| {
-            profile::bundle(&store, &g.hash).map(|m| Listed::new(m, repo.as_ref()))
-        });
-    }
-    let gens = view
-        .generations
-        .iter()
-        .map(|g| {
-            let bundle = &bundles[g.hash.as_str()];
-            let damage: Vec<DamageOutput> = view
-                .link_damage(g)
-                .iter()
-                .chain(bundle.as_ref().err())
-                .map(|d| DamageOutput {
-                    kind: d.kind(),
-                    message: d.describe(g),
-                })
-                .collect();
-            GenerationOutput {
-                number: g.number,
-                hash: g.hash.clone(),
-                current: current == Some(g.number),
-                created_at: g.created_at.clone(),
-                path: store.path(&g.hash),
-                valid: bundle.is_ok(),
-                plugins: bundle
-                    .as_ref()
-                    .map(|b| b.plugins.clone())
-                    .unwrap_or_else(|_| Rc::from([])),
-                label: g.label.clone(),
-                pinned: g.pinned,
-                damage,
-                activation: activation::record::verdict(g),
-                unfinished: under_way
-                    .as_ref()
-                    .filter(|u| u.generation == g.number)
-                    .map(|u| u.output(current)),
-                running: live
-                    .iter()
-                    .any(|r| r.generation == Some(g.number) && r.hash.as_ref() == Some(&g.hash)),
-                source: bundle.as_ref().ok().map(|b| b.source),
-                stale: bundle
-                    .as_ref()
-                    .ok()
-                    .and_then(|b| b.stale.as_ref())
-                    .map(|c| !c.is_empty()),
-                stale_files: bundle
-                    .as_ref()
-                    .ok()
-                    .and_then(|b| b.stale.clone())
-                    .unwrap_or_default(),
+    let mut out = Outputs {
+        store: &store,
+        current,
+        unfinished: under_way.map(|u| (u.generation, u.output(current))),
+        // Stale and running marks: one read of the repository's two files and of `run/`.
+        repo: crate::ops::stale::repo_files(ctx),
+        live: crate::running::live(&ctx.dirs.run()),
+        bundles: HashMap::default(),
+        gens: Vec::with_capacity(count),
+    };
+    match &listing {
+        Listing::Lines(lines) => {
+            let text = lines.shared_text();
+            for entry in lines.listed(&index) {
+                out.push(entry?, Some(&text), None);
             }
-        })
-        .collect();
-    Ok(GenerationList(gens))
+        }
+        Listing::View(view) => {
+            for g in &view.generations {
+                out.push(Listed::from(g), None, view.link_damage(g));
+            }
+        }
+    }
+    Ok(GenerationList(out.gens))
 }
 
 /// What `generations` shows of one bundle, read once however many generations share it.
-struct Listed {
-    plugins: Rc<[BundlePlugin]>,
+struct BundleInfo {
+    plugins: Rc<SharedPlugins>,
     /// `link` or `snapshot`.
     source: &'static str,
     /// The server files it is stale against; `None` when no repository was given.
-    stale: Option<Vec<&'static str>>,
+    stale: Option<Rc<[&'static str]>>,
 }
 
-impl Listed {
-    fn new(manifest: BundleManifest, repo: Option<&RepoFiles>) -> Listed {
-        Listed {
+impl BundleInfo {
+    fn new(manifest: BundleManifest, repo: Option<&RepoFiles>) -> BundleInfo {
+        BundleInfo {
             source: SourceMode::of_inputs(&manifest.inputs).name(),
-            stale: repo.map(|r| r.changed(&manifest.inputs)),
-            plugins: manifest.plugins.into(),
+            stale: repo.map(|r| r.changed(&manifest.inputs).into()),
+            plugins: Rc::new(SharedPlugins::new(manifest.plugins)),
         }
+    }
+}
+
+/// Each distinct bundle: its path and what is shown of it, or its damage.
+type Bundle = (Rc<Path>, Result<Rc<BundleInfo>, profile::Damage>);
+
+/// The generations of a listing, made into outputs one by one.
+struct Outputs<'a> {
+    store: &'a Store,
+    current: Option<u32>,
+    /// The generation whose activation is under way, and how it is shown.
+    unfinished: Option<(u32, UnfinishedOutput)>,
+    repo: Option<RepoFiles>,
+    /// The servers running now.
+    live: Vec<RunRecord>,
+    bundles: HashMap<String, Bundle, BuildHasherDefault<HexHasher>>,
+    gens: Vec<GenerationOutput>,
+}
+
+impl Outputs<'_> {
+    /// Adds generation `g`, whose text is borrowed from `text` where it can be, and whose
+    /// link has `link_damage`.
+    fn push(&mut self, g: Listed, text: Option<&Rc<String>>, link_damage: Option<profile::Damage>) {
+        let (path, bundle) = match self.bundles.get(g.hash.as_ref()) {
+            Some(bundle) => bundle.clone(),
+            None => {
+                let path: Rc<Path> = self.store.path(&g.hash).into();
+                let info = profile::bundle(self.store, &g.hash)
+                    .map(|m| Rc::new(BundleInfo::new(m, self.repo.as_ref())));
+                let bundle = (path, info);
+                self.bundles.insert(g.hash.to_string(), bundle.clone());
+                bundle
+            }
+        };
+        let damage: Vec<DamageOutput> = link_damage
+            .iter()
+            .chain(bundle.as_ref().err())
+            .map(|d| DamageOutput {
+                kind: d.kind(),
+                message: d.describe_at(g.number, &g.hash),
+            })
+            .collect();
+        let running = self
+            .live
+            .iter()
+            .any(|r| r.generation == Some(g.number) && r.hash.as_deref() == Some(&*g.hash));
+        let shared = |part: Cow<str>| match (text, part) {
+            (Some(text), Cow::Borrowed(part)) => SharedStr::of(text, part),
+            (_, part) => SharedStr::from(part.into_owned()),
+        };
+        // An entry with no other keys (the plain line) has no verdict.
+        let activation = g
+            .other
+            .get(activation::record::VERDICT)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .map(Box::new);
+        let unfinished = self
+            .unfinished
+            .as_ref()
+            .filter(|(n, _)| *n == g.number)
+            .map(|(_, u)| Box::new(u.clone()));
+        let info = bundle.as_ref().ok();
+        self.gens.push(GenerationOutput {
+            number: g.number,
+            current: self.current == Some(g.number),
+            valid: info.is_some(),
+            hash: shared(g.hash),
+            created_at: shared(g.created_at),
+            path,
+            plugins: info.map(|b| b.plugins.clone()).unwrap_or_default(),
+            label: g.label.map(shared),
+            pinned: g.pinned,
+            damage,
+            activation,
+            unfinished,
+            running,
+            source: info.map(|b| b.source),
+            stale: info.and_then(|b| b.stale.as_ref()).map(|c| !c.is_empty()),
+            stale_files: info
+                .and_then(|b| b.stale.as_deref())
+                .map(<[_]>::to_vec)
+                .unwrap_or_default(),
+        });
+    }
+}
+
+/// Hashes a bundle hash (random hex digits, from the index) eight bytes at a time: a map
+/// of bundles is looked up once per generation.
+#[derive(Default)]
+struct HexHasher(u64);
+
+impl Hasher for HexHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

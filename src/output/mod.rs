@@ -54,7 +54,12 @@ impl Printer {
         let json = self.json;
         write_stdout(|out| {
             if json {
-                serde_json::to_writer_pretty(&mut *out, value)?;
+                // Through a buffer the serialiser writes to directly (not through `dyn`):
+                // it writes in pieces of a few bytes.
+                let mut buffer = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
+                serde_json::to_writer_pretty(&mut buffer, value)?;
+                buffer.flush()?;
+                drop(buffer);
                 writeln!(out)
             } else {
                 value.text(out)
@@ -91,7 +96,8 @@ fn write_stdout(
 ) -> crate::error::Result<()> {
     crate::report::clear_progress();
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Large enough that a long listing (`generations` of thousands) is a few writes.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     match write(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
@@ -214,27 +220,35 @@ pub struct BuildOutput {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct GenerationOutput {
     pub number: u32,
-    pub hash: String,
+    #[schemars(with = "String")]
+    pub hash: SharedStr,
     pub current: bool,
-    pub created_at: String,
-    pub path: PathBuf,
+    #[schemars(with = "String")]
+    pub created_at: SharedStr,
+    // Shared by the generations of one bundle.
+    #[serde(serialize_with = "shared_path")]
+    #[schemars(with = "PathBuf")]
+    pub path: std::rc::Rc<std::path::Path>,
     /// Whether the bundle is registered in the store.
     pub valid: bool,
+    // Serialised once per bundle.
     /// Shared by the generations of one bundle (read once per bundle).
-    #[serde(serialize_with = "shared_slice")]
+    #[serde(serialize_with = "shared_plugins")]
     #[schemars(with = "Vec<BundlePlugin>")]
-    pub plugins: std::rc::Rc<[BundlePlugin]>,
+    pub plugins: std::rc::Rc<SharedPlugins>,
     /// The operator's note (`label`, `build --label`).
-    pub label: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub label: Option<SharedStr>,
     /// Whether the generation is pinned (kept by every garbage collection).
     pub pinned: bool,
     /// What is wrong with the generation; empty when it is sound.
     pub damage: Vec<DamageOutput>,
     /// Its last activation verdict; null when it was never activated with a health check.
-    pub activation: Option<VerdictOutput>,
+    // Boxed: most generations have neither, and `generations` holds thousands.
+    pub activation: Option<Box<VerdictOutput>>,
     /// An activation of this generation that was interrupted (or is running), never
     /// confirmed; null when there is none.
-    pub unfinished: Option<UnfinishedOutput>,
+    pub unfinished: Option<Box<UnfinishedOutput>>,
     /// Whether a server started by `cosmo-bundle start` runs this generation now.
     pub running: bool,
     /// What the bundle's `src/cosmoserver` is: `link` or `snapshot`; null when the bundle
@@ -249,12 +263,115 @@ pub struct GenerationOutput {
     pub stale_files: Vec<&'static str>,
 }
 
-/// Serialises a shared slice as a plain array.
-fn shared_slice<S: serde::Serializer, T: Serialize>(
-    items: &std::rc::Rc<[T]>,
+/// A piece of a text shared by many outputs (the generation index): `generations` makes
+/// no string of its own per generation.
+#[derive(Debug, Clone)]
+pub struct SharedStr {
+    text: std::rc::Rc<String>,
+    start: u32,
+    end: u32,
+}
+
+impl SharedStr {
+    /// `part` of `text`, or a copy of `part` when it is not in `text`.
+    pub fn of(text: &std::rc::Rc<String>, part: &str) -> SharedStr {
+        let start = (part.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        let end = start.wrapping_add(part.len());
+        match (text.get(start..end), u32::try_from(end)) {
+            (Some(found), Ok(end)) if found.as_ptr() == part.as_ptr() => SharedStr {
+                text: text.clone(),
+                start: start as u32,
+                end,
+            },
+            _ => SharedStr::from(part.to_string()),
+        }
+    }
+}
+
+impl From<String> for SharedStr {
+    fn from(mut text: String) -> SharedStr {
+        // Never longer than offsets can say (a label is at most 200 characters).
+        let mut end = text.len().min(u32::MAX as usize);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        SharedStr {
+            start: 0,
+            end: end as u32,
+            text: std::rc::Rc::new(text),
+        }
+    }
+}
+
+impl std::ops::Deref for SharedStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text[self.start as usize..self.end as usize]
+    }
+}
+
+impl std::fmt::Display for SharedStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl Serialize for SharedStr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
+
+/// Serialises a shared path as a plain path.
+fn shared_path<S: serde::Serializer>(
+    path: &std::rc::Rc<std::path::Path>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
-    items.as_ref().serialize(s)
+    path.as_ref().serialize(s)
+}
+
+/// The plugins of one bundle, shared by its generations: `generations` prints each
+/// distinct list once and copies it for the other generations of the bundle.
+#[derive(Debug, Default)]
+pub struct SharedPlugins {
+    pub list: Vec<BundlePlugin>,
+    /// The list as `--json` prints it in a generation (see [`SharedPlugins::json`]).
+    json: std::cell::OnceCell<Box<serde_json::value::RawValue>>,
+    /// The list as the text form prints it.
+    text: std::cell::OnceCell<String>,
+}
+
+impl SharedPlugins {
+    pub fn new(list: Vec<BundlePlugin>) -> SharedPlugins {
+        SharedPlugins {
+            list,
+            ..SharedPlugins::default()
+        }
+    }
+
+    /// The list as JSON, laid out as the [`Printer`] lays out the `plugins` of a
+    /// generation: pretty, two levels deep (an object in the top array).
+    fn json(&self) -> &serde_json::value::RawValue {
+        self.json.get_or_init(|| {
+            let pretty = serde_json::to_string_pretty(&self.list).expect("plugins serialise");
+            let indented = pretty.replace('\n', "\n    ");
+            serde_json::value::RawValue::from_string(indented).expect("valid JSON stays valid")
+        })
+    }
+
+    /// The list as text, made by `make` once.
+    fn text(&self, make: impl FnOnce(&[BundlePlugin]) -> String) -> &str {
+        self.text.get_or_init(|| make(&self.list))
+    }
+}
+
+/// Serialises shared plugins as a plain array, from the JSON made once per list.
+fn shared_plugins<S: serde::Serializer>(
+    plugins: &std::rc::Rc<SharedPlugins>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    plugins.json().serialize(s)
 }
 
 /// `generations`.

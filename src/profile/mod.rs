@@ -5,9 +5,12 @@
 //! generation with its hash, date, label and pin ([`index`]); it is written atomically and
 //! only with the data directory's lock held. A generation is created entry first, link
 //! second; a locked session brings the two into agreement ([`Profile::reconcile`]), which
-//! also indexes the links of a data directory that has no index yet.
+//! also indexes the links of a data directory that has no index yet. `profile.seen`
+//! records how both looked when they last agreed ([`seen`]): while they still look so,
+//! nothing lists `generations/` or parses more of the index than it needs.
 
 pub mod index;
+mod seen;
 
 pub use index::Generation;
 
@@ -82,8 +85,11 @@ impl Damage {
 
     /// What is wrong with generation `g`, in a sentence.
     pub fn describe(&self, g: &Generation) -> String {
-        let n = g.number;
-        let hash = &g.hash;
+        self.describe_at(g.number, &g.hash)
+    }
+
+    /// What is wrong with generation `n` of bundle `hash`, in a sentence.
+    pub fn describe_at(&self, n: u32, hash: &str) -> String {
         match self {
             Damage::LinkMissing => format!(
                 "generations/{n} is missing (recreated by the next mutating command if its bundle is registered)"
@@ -152,13 +158,18 @@ pub fn describe_all(g: &Generation, damage: &[Damage]) -> String {
 }
 
 /// The generations as read: the index's entries (plus links not yet indexed) and what
-/// stands in `generations/`, read with one directory listing.
+/// stands in `generations/`, read with one directory listing, or known without one (see
+/// [`seen`]).
 #[derive(Debug, Clone, Default)]
 pub struct View {
     /// Every generation, lowest number first.
     pub generations: Vec<Generation>,
-    /// What stands at `generations/<n>`, for every number there.
-    pub links: BTreeMap<u32, LinkKind>,
+    /// What stands at `generations/<n>`, for every number there, when the directory was
+    /// listed.
+    links: BTreeMap<u32, LinkKind>,
+    /// Whether `generations/` was listed; when not, it holds one link per generation and
+    /// nothing else (as `profile.seen` recorded).
+    listed: bool,
     /// Numbers in `generations/` that are no generation (not in the index and not a link
     /// into the store), with the reason.
     pub strays: BTreeMap<u32, String>,
@@ -192,9 +203,37 @@ impl View {
         index::next_number(&self.generations, self.links.keys().copied())
     }
 
+    /// Whether something stands at `generations/<number>`.
+    fn has_name(&self, number: u32) -> bool {
+        if self.listed {
+            self.links.contains_key(&number)
+        } else {
+            self.get(number).is_some()
+        }
+    }
+
+    /// Whether `generations/` holds one link per generation and nothing else.
+    fn in_agreement(&self) -> bool {
+        !self.listed
+            || (self.strays.is_empty()
+                && self.leftovers.is_empty()
+                && self.unindexed == 0
+                && self.index_error.is_none()
+                && self.links.len() == self.generations.len()
+                && self.links.values().all(|k| *k == LinkKind::Link))
+    }
+
     /// What is wrong with `g`'s link, as the directory listing shows it.
     pub fn link_damage(&self, g: &Generation) -> Option<Damage> {
-        match self.links.get(&g.number) {
+        self.link_damage_at(g.number)
+    }
+
+    /// What is wrong with the link of generation `number`, as the listing shows it.
+    pub fn link_damage_at(&self, number: u32) -> Option<Damage> {
+        if !self.listed {
+            return None;
+        }
+        match self.links.get(&number) {
             None => Some(Damage::LinkMissing),
             Some(LinkKind::Link) => None,
             Some(kind) => Some(Damage::NotALink(*kind)),
@@ -216,6 +255,14 @@ impl View {
     }
 }
 
+/// The generations for a listing: see [`Profile::into_listing`].
+#[derive(Debug)]
+pub enum Listing {
+    /// The index, in agreement with `generations/` (one link per entry).
+    Lines(index::Lines),
+    View(View),
+}
+
 /// Generation `n` looked up: in the index, or from what stands at `generations/<n>`.
 #[derive(Debug)]
 pub enum Lookup {
@@ -232,10 +279,19 @@ pub struct Profile {
     generations: PathBuf,
     current: PathBuf,
     index: PathBuf,
+    seen: PathBuf,
     /// The index and the listing of `generations/`.
     view: OnceCell<View>,
     /// The index alone, for lookups by number (when `view` is not loaded).
     entries: OnceCell<View>,
+    /// The index as lines (when `view` is not loaded): a locked session that found
+    /// `generations/` and the index as `profile.seen` recorded them reads only these.
+    lines: Option<index::Lines>,
+    /// The top-level keys of `lines`, once read.
+    lines_meta: OnceCell<index::Other>,
+    /// Whether this locked session knows `generations/` and the index to agree, so that it
+    /// records them in `profile.seen` after each change.
+    agreed: bool,
 }
 
 impl Profile {
@@ -244,8 +300,12 @@ impl Profile {
             generations: dirs.generations(),
             current: dirs.current(),
             index: dirs.profile_index(),
+            seen: dirs.profile_seen(),
             view: OnceCell::new(),
             entries: OnceCell::new(),
+            lines: None,
+            lines_meta: OnceCell::new(),
+            agreed: false,
         }
     }
 
@@ -258,6 +318,22 @@ impl Profile {
         Ok(self.view.get_or_init(|| view))
     }
 
+    /// The generations, read as [`Profile::view`] reads them, for the caller to keep: as
+    /// index lines when nothing changed since the last locked command (no listing, and no
+    /// entry parsed yet), else as a view.
+    pub fn into_listing(mut self) -> Result<Listing> {
+        if let Some(view) = self.view.take() {
+            return Ok(Listing::View(view));
+        }
+        if let Some((text, stamp)) = self.read_index_text()?
+            && self.unchanged(&stamp)
+            && let Ok(lines) = index::Lines::scan(text)
+        {
+            return Ok(Listing::Lines(lines));
+        }
+        self.load().map(Listing::View)
+    }
+
     fn view_mut(&mut self) -> Result<&mut View> {
         if self.view.get().is_none() {
             self.set_view(self.load()?);
@@ -268,6 +344,13 @@ impl Profile {
     fn set_view(&mut self, view: View) {
         self.view = OnceCell::from(view);
         self.entries = OnceCell::new();
+        self.lines = None;
+        self.lines_meta = OnceCell::new();
+    }
+
+    /// The index as lines, when this session reads it so (no view loaded).
+    fn lines(&self) -> Option<&index::Lines> {
+        self.lines.as_ref().filter(|_| self.view.get().is_none())
     }
 
     /// The generations as the index lists them, for a reader that needs no listing of
@@ -295,6 +378,9 @@ impl Profile {
     /// The numbers of the generations below `current`, highest first: rollback's
     /// candidates in order.
     pub fn below(&self, current: u32) -> Result<Vec<u32>> {
+        if let Some(lines) = self.lines() {
+            return Ok(lines.numbers().rev().filter(|n| *n < current).collect());
+        }
         Ok(index::below(&self.entries()?.generations, current)
             .map(|g| g.number)
             .collect())
@@ -305,12 +391,18 @@ impl Profile {
     /// without reading the index; a locked session always answers from the reconciled
     /// index (labels, pins and dates are only there).
     pub fn lookup(&self, number: u32) -> Result<Lookup> {
-        let loaded = self.view.get().is_some() || self.entries.get().is_some();
-        if !loaded && let Ok(g) = self.read_link(number) {
-            return Ok(Lookup::Found(g));
-        }
-        if let Some(g) = self.entries()?.get(number) {
-            return Ok(Lookup::Found(g.clone()));
+        if let Some(lines) = self.lines() {
+            if let Some(g) = lines.get(number, &self.index)? {
+                return Ok(Lookup::Found(g));
+            }
+        } else {
+            let loaded = self.view.get().is_some() || self.entries.get().is_some();
+            if !loaded && let Ok(g) = self.read_link(number) {
+                return Ok(Lookup::Found(g));
+            }
+            if let Some(g) = self.entries()?.get(number) {
+                return Ok(Lookup::Found(g.clone()));
+            }
         }
         let meta = match fs::symlink_metadata(self.link(number)) {
             Ok(m) => m,
@@ -334,15 +426,40 @@ impl Profile {
         })
     }
 
-    /// Reads `profile.json` (or, without one, the links) and lists `generations/`.
+    /// Reads `profile.json` (or, without one, the links) and lists `generations/`, unless
+    /// both are as `profile.seen` recorded them.
     fn load(&self) -> Result<View> {
+        let Some((text, stamp)) = self.read_index_text()? else {
+            return self.load_listed(None);
+        };
+        if !self.unchanged(&stamp) {
+            return self.load_listed(Some(text));
+        }
+        let index = match index::Lines::scan(text) {
+            Ok(lines) => lines.parse_all(&self.index),
+            Err(text) => index::parse(&text, &self.index),
+        };
+        match index {
+            Ok(index) => Ok(View {
+                generations: index.generations,
+                other: index.other,
+                ..View::default()
+            }),
+            // Never recorded so; read as any index that may be damaged.
+            Err(_) => self.load_listed(self.read_index_text()?.map(|(text, _)| text)),
+        }
+    }
+
+    /// Reads the index from `text` (`None`: there is none) and lists `generations/`.
+    fn load_listed(&self, text: Option<String>) -> Result<View> {
         let (links, leftovers) = self.list_links()?;
         let mut view = View {
             links,
             leftovers,
+            listed: true,
             ..View::default()
         };
-        match self.read_index() {
+        match text.map(|t| index::parse(&t, &self.index)).transpose() {
             Ok(Some(index)) => {
                 view.generations = index.generations;
                 view.other = index.other;
@@ -375,11 +492,66 @@ impl Profile {
         Ok(view)
     }
 
+    /// Reads `profile.json`: line by line when it and `generations/` are as `profile.seen`
+    /// recorded them (the index was read whole when it was recorded), else whole.
     fn read_index(&self) -> Result<Option<index::Index>> {
-        match fs::read_to_string(&self.index) {
-            Ok(text) => index::parse(&text, &self.index).map(Some),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
+        let Some((mut text, stamp)) = self.read_index_text()? else {
+            return Ok(None);
+        };
+        if self.unchanged(&stamp) {
+            match index::Lines::scan(text) {
+                Ok(lines) => match lines.parse_all(&self.index) {
+                    Ok(index) => return Ok(Some(index)),
+                    Err(_) => text = lines.into_text(),
+                },
+                Err(back) => text = back,
+            }
+        }
+        index::parse(&text, &self.index).map(Some)
+    }
+
+    /// The text of `profile.json` and the stamp of the file it was read from, if there is
+    /// one.
+    fn read_index_text(&self) -> Result<Option<(String, seen::Stamp)>> {
+        use std::io::Read;
+        let file = match fs::File::open(&self.index) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let meta = file.metadata()?;
+        // Room for a new entry's line: `build` adds it in place.
+        let mut text = String::with_capacity(meta.len() as usize + 1024);
+        // std's own File reads the whole file at once (its size known).
+        let mut std_file: &std::fs::File = file.file();
+        std_file
+            .read_to_string(&mut text)
+            .map_err(|e| cfs::with_path(e, &self.index))?;
+        Ok(Some((text, seen::Stamp::of(&meta))))
+    }
+
+    /// Whether `generations/` and the index (read with the stamp `index`) are as
+    /// `profile.seen` recorded them.
+    fn unchanged(&self, index: &seen::Stamp) -> bool {
+        let Some(recorded) = seen::read(&self.seen) else {
+            return false;
+        };
+        seen::Stamp::at(&self.generations)
+            .is_some_and(|dir| recorded == seen::Seen::new(dir, *index))
+    }
+
+    /// Records in `profile.seen` how `generations/` and the index look now, when this
+    /// locked session knows them to agree.
+    fn remember(&self) {
+        if !self.agreed {
+            return;
+        }
+        crate::fault::point("before-seen-write");
+        if let (Some(dir), Some(index)) = (
+            seen::Stamp::at(&self.generations),
+            seen::Stamp::at(&self.index),
+        ) {
+            seen::write(&self.seen, &seen::Seen::new(dir, index));
         }
     }
 
@@ -494,9 +666,30 @@ impl Profile {
     /// Brings the index and the links into agreement. Call with the data directory's lock
     /// held. An entry without its link gets the link when its bundle is registered; a link
     /// without an entry gets one (created at the link's modification time): this is also
-    /// how a data directory without an index gets one. Returns what it did.
+    /// how a data directory without an index gets one. Returns what it did. When both are
+    /// as `profile.seen` recorded them, they agree: nothing is listed, and the index is
+    /// only split into lines (for the lookups and the writes of this session).
     pub fn reconcile(&mut self, store: &Store) -> Result<Vec<String>> {
-        let mut view = self.load()?;
+        let mut text = None;
+        if let Some((read, stamp)) = self.read_index_text()? {
+            text = Some(read);
+            if self.unchanged(&stamp) {
+                match index::Lines::scan(text.take().expect("set above")) {
+                    Ok(lines) => {
+                        // As the last locked command left them: they agree, and only the
+                        // entries a command needs are read.
+                        self.view = OnceCell::new();
+                        self.entries = OnceCell::new();
+                        self.lines = Some(lines);
+                        self.lines_meta = OnceCell::new();
+                        self.agreed = true;
+                        return Ok(Vec::new());
+                    }
+                    Err(back) => text = Some(back),
+                }
+            }
+        }
+        let mut view = self.load_listed(text.clone())?;
         if let Some(e) = &view.index_error {
             return Err(Error::damaged(
                 format!("the generation index is damaged: {e}"),
@@ -523,8 +716,11 @@ impl Profile {
                 notes.push(format!("recreated the link of generation {number}"));
             }
         }
+        let mut rendered = None;
         if view.unindexed > 0 {
-            self.write_index(&view)?;
+            let text = index::render(&view.generations, &view.other);
+            write_text(&self.index, &text)?;
+            rendered = Some(text);
             notes.push(format!(
                 "recorded {} generation link(s) in {}",
                 view.unindexed,
@@ -532,12 +728,17 @@ impl Profile {
             ));
             view.unindexed = 0;
         }
+        // Recorded only for an index in the layout this version writes, which later
+        // sessions then read line by line (or for none yet, and no generation).
+        self.agreed = view.in_agreement()
+            && match (rendered, text) {
+                (Some(_), _) => true,
+                (None, Some(t)) => t.as_bytes() == index::render(&view.generations, &view.other),
+                (None, None) => view.generations.is_empty(),
+            };
         self.set_view(view);
+        self.remember();
         Ok(notes)
-    }
-
-    fn write_index(&self, view: &View) -> Result<()> {
-        write_index(&self.index, view)
     }
 
     fn make_link(&self, number: u32, hash: &str) -> Result<()> {
@@ -548,6 +749,28 @@ impl Profile {
     /// Records a new generation for `hash`, numbered one above every number in use: its
     /// index entry first, then its link. Call with the lock held.
     pub fn add(&mut self, hash: &str, label: Option<String>) -> Result<Generation> {
+        if let Some(number) = self.lines().map(|l| l.last().map_or(1, |n| n + 1)) {
+            // Nothing stands there unless put there by hand since the last session; then
+            // the directory is listed after all.
+            if self.is_free(number)? {
+                let generation = Generation::new(number, hash, label);
+                let lines = self.lines.as_mut().expect("read as lines");
+                lines.add(&generation);
+                if let Err(e) = write_text(&self.index, lines.text().as_bytes()) {
+                    // The index is as it was: read again by whatever comes next.
+                    self.lines = None;
+                    self.agreed = false;
+                    return Err(e);
+                }
+                crate::fault::point("after-index-entry");
+                self.make_link(number, hash)?;
+                self.remember();
+                return Ok(generation);
+            }
+            let text = self.read_index_text()?.map(|(text, _)| text);
+            self.agreed = false;
+            self.set_view(self.load_listed(text)?);
+        }
         let path = self.index.clone();
         let view = self.view_mut()?;
         let generation = Generation::new(view.next_number(), hash, label);
@@ -561,7 +784,17 @@ impl Profile {
         self.view_mut()?
             .links
             .insert(generation.number, LinkKind::Link);
+        self.remember();
         Ok(generation)
+    }
+
+    /// Whether nothing stands at `generations/<number>`.
+    fn is_free(&self, number: u32) -> Result<bool> {
+        match fs::symlink_metadata(self.link(number)) {
+            Ok(_) => Ok(false),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Deletes generations (entries, and whatever stands at their number in
@@ -573,7 +806,7 @@ impl Profile {
         let present: Vec<u32> = numbers
             .iter()
             .copied()
-            .filter(|n| view.links.contains_key(n))
+            .filter(|n| view.has_name(*n))
             .collect();
         for number in numbers {
             removed_entry |= view.get(*number).is_some();
@@ -601,6 +834,7 @@ impl Profile {
         if removed_entry {
             write_index(&path, view)?;
         }
+        self.remember();
         Ok(())
     }
 
@@ -611,6 +845,17 @@ impl Profile {
         number: u32,
         change: impl FnOnce(&mut Generation),
     ) -> Result<Generation> {
+        if let Some(lines) = self.lines() {
+            let mut g = lines
+                .get(number, &self.index)?
+                .ok_or_else(|| unknown(number))?;
+            change(&mut g);
+            let lines = lines.with_changed(&g).expect("the entry was found above");
+            write_text(&self.index, lines.text().as_bytes())?;
+            self.lines = Some(lines);
+            self.remember();
+            return Ok(g);
+        }
         let path = self.index.clone();
         let view = self.view_mut()?;
         let g = view.get_mut(number).ok_or_else(|| unknown(number))?;
@@ -623,11 +868,19 @@ impl Profile {
             }
             return Err(e);
         }
+        self.remember();
         Ok(changed)
     }
 
     /// The index's top-level keys other than `format` and `generations` (kept as read).
     pub fn meta(&self) -> Result<&index::Other> {
+        if let Some(lines) = self.lines() {
+            if let Some(meta) = self.lines_meta.get() {
+                return Ok(meta);
+            }
+            let meta = lines.other(&self.index)?;
+            return Ok(self.lines_meta.get_or_init(|| meta));
+        }
         Ok(&self.entries()?.other)
     }
 
@@ -645,6 +898,7 @@ impl Profile {
             (view.generations, view.other) = before;
             return Err(e);
         }
+        self.remember();
         Ok(())
     }
 
@@ -680,8 +934,15 @@ impl Profile {
             })
     }
 
-    /// Points `current` at generation `number` (which must exist).
+    /// Points `current` at generation `number` (which must exist), giving it its link
+    /// back first if that went missing since the lock was taken.
     pub fn set_current(&self, number: u32) -> Result<()> {
+        if self.is_free(number)?
+            && let Lookup::Found(g) = self.lookup(number)?
+        {
+            self.make_link(number, &g.hash)?;
+            self.remember();
+        }
         let target = Path::new("generations").join(number.to_string());
         cfs::replace_symlink(&target, &self.current)
     }
@@ -722,8 +983,13 @@ fn canonical_number(name: &str) -> Option<u32> {
 
 /// Writes `profile.json` for `view`, atomically.
 fn write_index(path: &Path, view: &View) -> Result<()> {
+    write_text(path, &index::render(&view.generations, &view.other))
+}
+
+/// Writes `profile.json` as `text`, atomically.
+fn write_text(path: &Path, text: &[u8]) -> Result<()> {
     crate::fault::point("before-index-write");
-    cfs::write_atomic(path, &index::render(&view.generations, &view.other))
+    cfs::write_atomic(path, text)
 }
 
 /// Why `generations/<n>`, a directory or a file, is no generation.
@@ -974,6 +1240,131 @@ mod tests {
         assert_eq!(again["generations"][0]["x"][0], 1);
         assert_eq!(again["generations"][0]["pinned"], true);
         assert_eq!(again["generations"].as_array().unwrap().len(), 1);
+    }
+
+    /// A locked session's profile, reconciled.
+    fn locked(d: &Dir) -> Profile {
+        let mut p = Profile::new(&d.dirs);
+        p.reconcile(&d.store).unwrap();
+        p
+    }
+
+    /// Records the present state in `profile.seen`, as if a change made by hand had come
+    /// too soon after the last command for the file system's clock to tell them apart.
+    fn change_unseen(d: &Dir) {
+        let mut p = locked(d);
+        p.agreed = true;
+        p.remember();
+    }
+
+    #[test]
+    fn a_session_finding_what_the_last_one_left_reads_no_listing_and_no_whole_index() {
+        let d = dir();
+        let (a, b) = (registered(&d, "a"), registered(&d, "b"));
+        let mut p = locked(&d);
+        for h in [&a, &b, &a] {
+            p.add(h, None).unwrap();
+        }
+        // The first sessions list the directory; once recorded, the next ones do not.
+        let p = locked(&d);
+        assert!(p.agreed);
+        let mut p = locked(&d);
+        assert!(p.lines.is_some(), "profile.seen matched");
+        assert_eq!(p.below(3).unwrap(), [2, 1]);
+        assert_eq!(p.get(2).unwrap().unwrap().hash, b);
+        let g = p.add(&b, Some("fourth".into())).unwrap();
+        assert_eq!(g.number, 4);
+        p.update(1, |g| g.pinned = true).unwrap();
+        p.set_current(4).unwrap();
+        // What was written is what a full write would have written.
+        let text = fs::read_to_string(d.dirs.profile_index()).unwrap();
+        let index = index::parse(&text, Path::new("p")).unwrap();
+        assert_eq!(
+            text.as_bytes(),
+            index::render(&index.generations, &index.other)
+        );
+        assert_eq!(index.generations[3].label.as_deref(), Some("fourth"));
+        assert!(index.generations[0].pinned);
+        assert!(d.dirs.generations().join("4").is_symlink());
+        let p = locked(&d);
+        assert!(p.lines.is_some(), "each write recorded anew");
+        assert_eq!(numbers(&Profile::new(&d.dirs)), [1, 2, 3, 4]);
+        assert!(!Profile::new(&d.dirs).view().unwrap().listed);
+    }
+
+    #[test]
+    fn any_change_to_generations_or_the_index_since_brings_back_the_listing() {
+        let d = dir();
+        let a = registered(&d, "a");
+        let mut p = locked(&d);
+        p.add(&a, None).unwrap();
+        p.add(&a, None).unwrap();
+        locked(&d);
+        assert!(locked(&d).lines.is_some());
+
+        // A link removed by hand: listed, damaged, and given back by the next session.
+        fs::remove_file(d.dirs.generations().join("1")).unwrap();
+        let view = Profile::new(&d.dirs).view().unwrap().clone();
+        assert!(view.listed);
+        assert_eq!(
+            view.link_damage(view.get(1).unwrap()),
+            Some(Damage::LinkMissing)
+        );
+        let p = locked(&d);
+        assert!(p.lines.is_none());
+        assert!(d.dirs.generations().join("1").is_symlink());
+        assert!(locked(&d).lines.is_some());
+
+        // A directory put there by hand: listed, a stray, and numbered around.
+        fs::create_dir(d.dirs.generations().join("9")).unwrap();
+        let mut p = locked(&d);
+        assert!(p.view().unwrap().strays.contains_key(&9));
+        assert_eq!(p.add(&a, None).unwrap().number, 10);
+        assert!(locked(&d).lines.is_none(), "never recorded with a stray");
+        fs::remove_dir(d.dirs.generations().join("9")).unwrap();
+        locked(&d);
+        assert!(locked(&d).lines.is_some());
+
+        // The index edited by hand (the same layout): read whole again.
+        let path = d.dirs.profile_index();
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(
+            &path,
+            text.replace(r#""label":null"#, r#""label":"by hand""#),
+        )
+        .unwrap();
+        let p = locked(&d);
+        assert!(p.lines.is_none());
+        assert_eq!(p.get(1).unwrap().unwrap().label.as_deref(), Some("by hand"));
+        // In another layout: never recorded, so never read line by line.
+        fs::write(&path, text.replace('\n', " ")).unwrap();
+        locked(&d);
+        assert!(locked(&d).lines.is_none());
+    }
+
+    #[test]
+    fn a_change_made_too_soon_to_be_seen_is_still_never_overwritten_or_pointed_at() {
+        let d = dir();
+        let a = registered(&d, "a");
+        let mut p = locked(&d);
+        p.add(&a, None).unwrap();
+        p.add(&a, None).unwrap();
+        // A directory at the next number and a removed link, both unseen.
+        fs::create_dir(d.dirs.generations().join("3")).unwrap();
+        fs::remove_file(d.dirs.generations().join("1")).unwrap();
+        change_unseen(&d);
+        let mut p = locked(&d);
+        assert!(p.lines.is_some(), "the change went unseen");
+        // The new generation does not take the directory's number.
+        assert_eq!(p.add(&a, None).unwrap().number, 4);
+        assert!(d.dirs.generations().join("3").is_dir());
+        // `current` is never pointed at a missing link: it is made again first.
+        change_unseen(&d);
+        let p = locked(&d);
+        assert!(p.lines.is_some());
+        p.set_current(1).unwrap();
+        assert!(d.dirs.generations().join("1").is_symlink());
+        assert_eq!(p.current().unwrap(), Some(1));
     }
 
     /// Registers a bundle (a manifest that describes it) and returns its hash.

@@ -189,6 +189,7 @@ fn killed_at_every_named_point_of_a_build() {
         "before-index-write",
         "after-index-entry",
         "after-generation-link",
+        "before-seen-write",
         "after-flip",
         "db-before-commit",
     ] {

@@ -749,3 +749,58 @@ fn generation_commands_on_a_fresh_data_directory_create_nothing() {
     env.ok(&["generations"]);
     assert_eq!(env.snapshot(), before, "nothing created");
 }
+
+// ---- D: profile.seen ----
+
+#[test]
+fn a_command_killed_before_recording_profile_seen_leaves_a_state_the_next_one_lists() {
+    for group in [true, false] {
+        let env = two_generations();
+        env.ok(&["plugin", "remove", "hue-lights"]);
+        let seen = env.dir().join("profile.seen");
+        let before = std::fs::read(&seen).expect("the last build recorded what it left");
+        kill_at(&env, &["build"], "before-seen-write", group);
+        assert_eq!(std::fs::read(&seen).unwrap(), before, "the old record");
+        // The new generation is whole; the listing shows it sound.
+        let list = env.json(&["generations"]);
+        assert_eq!(numbers(&list), [1, 2, 3]);
+        assert!(damage_kinds(&generation(&list, 3)).is_empty());
+        assert_eq!(env.current_target().unwrap(), Path::new("generations/2"));
+        // The next locked command lists, finds them in agreement and records them.
+        assert_eq!(env.json(&["switch", "3"])["current"], 3);
+        assert_ne!(std::fs::read(&seen).unwrap(), before);
+        assert_eq!(env.json(&["rollback"])["current"], 2);
+    }
+}
+
+#[test]
+fn a_change_made_by_hand_after_the_last_command_is_seen_by_the_next() {
+    let env = two_generations();
+    env.ok(&["plugin", "remove", "hue-lights"]);
+    env.ok(&["build"]); // 3, current
+    assert!(env.dir().join("profile.seen").exists());
+    std::fs::remove_file(link(&env, 1)).unwrap();
+    assert_eq!(
+        damage_kinds(&generation(&env.json(&["generations"]), 1)),
+        ["link_missing"]
+    );
+    std::fs::write(link(&env, 4), "not a link").unwrap();
+    let out = env.run(&["generations"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("generations/4 is a file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The next locked command gives 1 its link back and numbers around the file.
+    env.ok(&["plugin", "add", "hue-lights", "--version", "1.0.0"]);
+    assert!(link(&env, 1).is_symlink());
+    assert_eq!(env.json(&["build"])["generation"], 5);
+    std::fs::remove_file(link(&env, 4)).unwrap();
+    // A label written into the index by hand is read, not a stale copy.
+    let mut idx = index(&env);
+    idx["generations"][0]["label"] = "by hand".into();
+    std::fs::write(env.dir().join("profile.json"), idx.to_string()).unwrap();
+    assert_eq!(env.json(&["switch", "1"])["label"], "by hand");
+    assert_eq!(env.json(&["label", "1", "again"])["previous"], "by hand");
+    assert_eq!(generation(&env.json(&["generations"]), 1)["label"], "again");
+}
