@@ -7,9 +7,9 @@ use crate::error::{Error, Result};
 use crate::ops::activate as activation;
 use crate::output::{
     ActivationOutput, DamageOutput, DeleteOutput, DeletedOutput, GenerationList, GenerationOutput,
-    LabelOutput, PinOutput, SharedPlugins, SharedStr, SkippedOutput, UnfinishedOutput,
+    LabelOutput, PinOutput, Rows, SharedPlugins, SharedStr, SkippedOutput, UnfinishedOutput,
+    VerdictOutput,
 };
-use crate::profile::index::Listed;
 use crate::profile::{
     self, Checked, Generation, Listing, Lookup, Profile, View, describe_all, index, unknown,
 };
@@ -64,13 +64,16 @@ pub fn list(ctx: &Context) -> Result<GenerationList> {
     }
     let mut out = Outputs {
         store: &store,
-        current,
-        unfinished: under_way.map(|u| (u.generation, u.output(current))),
-        // Stale and running marks: one read of the repository's two files and of `run/`.
         repo: crate::ops::stale::repo_files(ctx),
-        live: crate::running::live(&ctx.dirs.run()),
         bundles: HashMap::default(),
-        gens: Vec::with_capacity(count),
+        listing: Listed {
+            current,
+            unfinished: under_way.map(|u| (u.generation, u.output(current))),
+            // Running marks: one read of `run/`.
+            live: crate::running::live(&ctx.dirs.run()),
+            bundles: Vec::new(),
+            rows: Vec::with_capacity(count),
+        },
     };
     match &listing {
         Listing::Lines(lines) => {
@@ -81,111 +84,157 @@ pub fn list(ctx: &Context) -> Result<GenerationList> {
         }
         Listing::View(view) => {
             for g in &view.generations {
-                out.push(Listed::from(g), None, view.link_damage(g));
+                out.push(index::Listed::from(g), None, view.link_damage(g));
             }
         }
     }
-    Ok(GenerationList(out.gens))
+    let listed = Rc::new(out.listing);
+    let len = listed.rows.len();
+    Ok(GenerationList(Rows::new(len, move |i| listed.output(i))))
 }
 
 /// What `generations` shows of one bundle, read once however many generations share it.
 struct BundleInfo {
+    path: Rc<Path>,
     plugins: Rc<SharedPlugins>,
     /// `link` or `snapshot`.
     source: &'static str,
     /// The server files it is stale against; `None` when no repository was given.
-    stale: Option<Rc<[&'static str]>>,
+    stale: Option<Vec<&'static str>>,
 }
 
-impl BundleInfo {
-    fn new(manifest: BundleManifest, repo: Option<&RepoFiles>) -> BundleInfo {
-        BundleInfo {
-            source: SourceMode::of_inputs(&manifest.inputs).name(),
-            stale: repo.map(|r| r.changed(&manifest.inputs).into()),
-            plugins: Rc::new(SharedPlugins::new(manifest.plugins)),
+/// One distinct bundle: what is shown of it, or its path and damage.
+type Bundle = Result<BundleInfo, (Rc<Path>, profile::Damage)>;
+
+/// One generation of the listing, as little as its output is made of when printed.
+struct Row {
+    number: u32,
+    pinned: bool,
+    /// Its bundle in [`Listed::bundles`].
+    bundle: u32,
+    hash: SharedStr,
+    created_at: SharedStr,
+    label: Option<SharedStr>,
+    /// The damage of its link and its activation verdict (rare).
+    extra: Option<Box<(Option<profile::Damage>, Option<VerdictOutput>)>>,
+}
+
+/// The generations of a listing, each made into its output when printed.
+struct Listed {
+    current: Option<u32>,
+    /// The generation whose activation is under way, and how it is shown.
+    unfinished: Option<(u32, UnfinishedOutput)>,
+    /// The servers running now.
+    live: Vec<RunRecord>,
+    bundles: Vec<Bundle>,
+    rows: Vec<Row>,
+}
+
+impl Listed {
+    /// The output of the `i`th generation.
+    fn output(&self, i: usize) -> GenerationOutput {
+        let row = &self.rows[i];
+        let bundle = &self.bundles[row.bundle as usize];
+        let (link_damage, activation) = match row.extra.as_deref() {
+            Some((damage, verdict)) => (damage.as_ref(), verdict.clone().map(Box::new)),
+            None => (None, None),
+        };
+        let damage = link_damage
+            .into_iter()
+            .chain(bundle.as_ref().err().map(|(_, d)| d))
+            .map(|d| DamageOutput {
+                kind: d.kind(),
+                message: d.describe_at(row.number, &row.hash),
+            })
+            .collect();
+        let info = bundle.as_ref().ok();
+        GenerationOutput {
+            number: row.number,
+            hash: row.hash.clone(),
+            current: self.current == Some(row.number),
+            created_at: row.created_at.clone(),
+            path: match bundle {
+                Ok(b) => b.path.clone(),
+                Err((path, _)) => path.clone(),
+            },
+            valid: info.is_some(),
+            plugins: info.map(|b| b.plugins.clone()).unwrap_or_default(),
+            label: row.label.clone(),
+            pinned: row.pinned,
+            damage,
+            activation,
+            unfinished: self
+                .unfinished
+                .as_ref()
+                .filter(|(n, _)| *n == row.number)
+                .map(|(_, u)| Box::new(u.clone())),
+            running: self
+                .live
+                .iter()
+                .any(|r| r.generation == Some(row.number) && r.hash.as_deref() == Some(&*row.hash)),
+            source: info.map(|b| b.source),
+            stale: info.and_then(|b| b.stale.as_ref()).map(|c| !c.is_empty()),
+            stale_files: info.and_then(|b| b.stale.clone()).unwrap_or_default(),
         }
     }
 }
 
-/// Each distinct bundle: its path and what is shown of it, or its damage.
-type Bundle = (Rc<Path>, Result<Rc<BundleInfo>, profile::Damage>);
-
-/// The generations of a listing, made into outputs one by one.
+/// The generations of a listing, read into rows one by one.
 struct Outputs<'a> {
     store: &'a Store,
-    current: Option<u32>,
-    /// The generation whose activation is under way, and how it is shown.
-    unfinished: Option<(u32, UnfinishedOutput)>,
     repo: Option<RepoFiles>,
-    /// The servers running now.
-    live: Vec<RunRecord>,
-    bundles: HashMap<String, Bundle, BuildHasherDefault<HexHasher>>,
-    gens: Vec<GenerationOutput>,
+    /// Each distinct bundle's place in `listing.bundles`.
+    bundles: HashMap<String, u32, BuildHasherDefault<HexHasher>>,
+    listing: Listed,
 }
 
 impl Outputs<'_> {
     /// Adds generation `g`, whose text is borrowed from `text` where it can be, and whose
     /// link has `link_damage`.
-    fn push(&mut self, g: Listed, text: Option<&Rc<String>>, link_damage: Option<profile::Damage>) {
-        let (path, bundle) = match self.bundles.get(g.hash.as_ref()) {
-            Some(bundle) => bundle.clone(),
+    fn push(
+        &mut self,
+        g: index::Listed,
+        text: Option<&Rc<String>>,
+        link_damage: Option<profile::Damage>,
+    ) {
+        let bundle = match self.bundles.get(g.hash.as_ref()) {
+            Some(i) => *i,
             None => {
                 let path: Rc<Path> = self.store.path(&g.hash).into();
-                let info = profile::bundle(self.store, &g.hash)
-                    .map(|m| Rc::new(BundleInfo::new(m, self.repo.as_ref())));
-                let bundle = (path, info);
-                self.bundles.insert(g.hash.to_string(), bundle.clone());
-                bundle
+                let bundle = match profile::bundle(self.store, &g.hash) {
+                    Ok(m) => Ok(BundleInfo {
+                        path,
+                        source: SourceMode::of_inputs(&m.inputs).name(),
+                        stale: self.repo.as_ref().map(|r| r.changed(&m.inputs)),
+                        plugins: Rc::new(SharedPlugins::new(m.plugins)),
+                    }),
+                    Err(damage) => Err((path, damage)),
+                };
+                let i = self.listing.bundles.len() as u32;
+                self.listing.bundles.push(bundle);
+                self.bundles.insert(g.hash.to_string(), i);
+                i
             }
         };
-        let damage: Vec<DamageOutput> = link_damage
-            .iter()
-            .chain(bundle.as_ref().err())
-            .map(|d| DamageOutput {
-                kind: d.kind(),
-                message: d.describe_at(g.number, &g.hash),
-            })
-            .collect();
-        let running = self
-            .live
-            .iter()
-            .any(|r| r.generation == Some(g.number) && r.hash.as_deref() == Some(&*g.hash));
         let shared = |part: Cow<str>| match (text, part) {
             (Some(text), Cow::Borrowed(part)) => SharedStr::of(text, part),
             (_, part) => SharedStr::from(part.into_owned()),
         };
-        // An entry with no other keys (the plain line) has no verdict.
-        let activation = g
+        // An entry with no other keys (a plain line) has no verdict.
+        let verdict = g
             .other
             .get(activation::record::VERDICT)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .map(Box::new);
-        let unfinished = self
-            .unfinished
-            .as_ref()
-            .filter(|(n, _)| *n == g.number)
-            .map(|(_, u)| Box::new(u.clone()));
-        let info = bundle.as_ref().ok();
-        self.gens.push(GenerationOutput {
+            .and_then(|v| serde_json::from_value::<VerdictOutput>(v.clone()).ok());
+        let extra =
+            (link_damage.is_some() || verdict.is_some()).then(|| Box::new((link_damage, verdict)));
+        self.listing.rows.push(Row {
             number: g.number,
-            current: self.current == Some(g.number),
-            valid: info.is_some(),
+            pinned: g.pinned,
+            bundle,
             hash: shared(g.hash),
             created_at: shared(g.created_at),
-            path,
-            plugins: info.map(|b| b.plugins.clone()).unwrap_or_default(),
             label: g.label.map(shared),
-            pinned: g.pinned,
-            damage,
-            activation,
-            unfinished,
-            running,
-            source: info.map(|b| b.source),
-            stale: info.and_then(|b| b.stale.as_ref()).map(|c| !c.is_empty()),
-            stale_files: info
-                .and_then(|b| b.stale.as_deref())
-                .map(<[_]>::to_vec)
-                .unwrap_or_default(),
+            extra,
         });
     }
 }

@@ -217,7 +217,7 @@ pub struct BuildOutput {
 }
 
 /// One generation as `generations` shows it.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct GenerationOutput {
     pub number: u32,
     #[schemars(with = "String")]
@@ -375,9 +375,58 @@ fn shared_plugins<S: serde::Serializer>(
 }
 
 /// `generations`.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, JsonSchema)]
 #[serde(transparent)]
-pub struct GenerationList(pub Vec<GenerationOutput>);
+pub struct GenerationList(#[schemars(with = "Vec<GenerationOutput>")] pub Rows<GenerationOutput>);
+
+impl Serialize for GenerationList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Outputs made one at a time as they are printed (a list of thousands never holds them
+/// all): `make(i)` makes the `i`th of `len`.
+pub struct Rows<T> {
+    len: usize,
+    make: Box<dyn Fn(usize) -> T>,
+}
+
+impl<T> Rows<T> {
+    pub fn new(len: usize, make: impl Fn(usize) -> T + 'static) -> Rows<T> {
+        Rows {
+            len,
+            make: Box::new(make),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Each output in turn, made now.
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        (0..self.len).map(|i| (self.make)(i))
+    }
+}
+
+impl<T: Clone + 'static> From<Vec<T>> for Rows<T> {
+    fn from(items: Vec<T>) -> Rows<T> {
+        Rows::new(items.len(), move |i| items[i].clone())
+    }
+}
+
+impl<T> std::fmt::Debug for Rows<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "Rows({})", self.len)
+    }
+}
+
+impl<T: Serialize> Serialize for Rows<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
 
 /// `switch` and `rollback`: the generation now current, and the one before.
 #[derive(Debug, Serialize, JsonSchema)]

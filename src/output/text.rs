@@ -120,7 +120,7 @@ impl Render for GenerationList {
             writeln!(out, "no generations yet: run `cosmo-bundle build`")?;
         }
         let mut line: Vec<u8> = Vec::with_capacity(256);
-        for g in &self.0 {
+        for g in self.0.iter() {
             line.clear();
             line.extend_from_slice(if g.current { b"* " } else { b"  " });
             write_padded(&mut line, g.number, 4);
@@ -383,12 +383,12 @@ mod tests {
                 ]
             },
         };
-        GenerationList(vec![
+        GenerationList(Rows::from(vec![
             g(1, &shared, true),
             g(2, &clean, true),
             g(3, &shared, true),
             g(12345, &clean, false),
-        ])
+        ]))
     }
 
     #[test]
@@ -417,7 +417,9 @@ mod tests {
         ];
         assert_eq!(String::from_utf8(out).unwrap(), expected.join("\n") + "\n");
         let mut out = Vec::new();
-        GenerationList(Vec::new()).text(&mut out).unwrap();
+        GenerationList(Rows::from(Vec::new()))
+            .text(&mut out)
+            .unwrap();
         assert_eq!(out, b"no generations yet: run `cosmo-bundle build`\n");
     }
 
@@ -444,8 +446,8 @@ mod tests {
             stale_files: &'a [&'static str],
         }
         let list = list();
-        let plain: Vec<Plain> = list
-            .0
+        let outputs: Vec<GenerationOutput> = list.0.iter().collect();
+        let plain: Vec<Plain> = outputs
             .iter()
             .map(|g| Plain {
                 number: g.number,
