@@ -92,12 +92,12 @@ struct Plan {
 /// Runs a collection (or, with `dry_run`, says what it would delete and free).
 pub fn gc(ctx: &Context, opts: &GcOptions) -> Result<GcOutput> {
     let _lock = ctx.lock_dir()?;
-    let (plan, out) = report(ctx, opts)?;
+    let mut profile = ctx.profile();
+    let (plan, out) = report(ctx, &profile, opts)?;
     if opts.dry_run {
         return Ok(out);
     }
     let store = ctx.store();
-    let mut profile = ctx.profile();
     // Generations first (their links, then the index): no generation ever points at a
     // bundle that is being deleted.
     profile.reconcile(&store)?;
@@ -119,19 +119,26 @@ pub fn gc(ctx: &Context, opts: &GcOptions) -> Result<GcOutput> {
 /// What `gc` with `opts` would delete and free, read without the lock and without
 /// writing anything (for `status`: `GcOptions::default()` is what a plain `gc` frees).
 /// Another command running meanwhile may change it; `gc --dry-run` plans under the lock.
-pub fn preview(ctx: &Context, opts: &GcOptions) -> Result<GcOutput> {
+pub fn preview(
+    ctx: &Context,
+    profile: &crate::profile::Profile,
+    opts: &GcOptions,
+) -> Result<GcOutput> {
     let opts = GcOptions {
         dry_run: true,
         ..opts.clone()
     };
-    report(ctx, &opts).map(|(_, out)| out)
+    report(ctx, profile, &opts).map(|(_, out)| out)
 }
 
 /// The plan, and its output (what goes, and the bytes it frees).
-fn report(ctx: &Context, opts: &GcOptions) -> Result<(Plan, GcOutput)> {
+fn report(
+    ctx: &Context,
+    profile: &crate::profile::Profile,
+    opts: &GcOptions,
+) -> Result<(Plan, GcOutput)> {
     let store = ctx.store();
-    let profile = ctx.profile();
-    let plan = plan(ctx, &profile, &store, opts)?;
+    let plan = plan(ctx, profile, &store, opts)?;
     let mut paths = store_gc::paths(&store, &plan.store);
     paths.extend(plan.locks.iter().map(|h| ctx.dirs.resolved_lock(h)));
     paths.extend(plan.leftovers.iter().cloned());
@@ -183,7 +190,13 @@ fn plan(
     store: &crate::store::Store,
     opts: &GcOptions,
 ) -> Result<Plan> {
-    let view = profile.view()?;
+    // The index alone while the links are as the last locked command left them (no
+    // listing of `generations/`); else the full view, with its damage.
+    let view = if profile.listing_unchanged() {
+        profile.indexed()?
+    } else {
+        profile.view()?
+    };
     if let Some(e) = &view.index_error {
         return Err(Error::damaged(
             format!("the generation index is damaged: {e}"),
@@ -243,14 +256,14 @@ fn plan(
     keep.extend(running.into_keys());
     let store_plan = store_gc::plan(store, &keep)?;
     let locks = doomed_locks(ctx, store)?;
-    // Temporary projects of conflict checks, and `.tmp-*` names of atomic writes and flips.
-    for dir in [
-        ctx.dirs.tmp(),
-        ctx.dirs.root().to_path_buf(),
-        ctx.dirs.generations(),
-        ctx.dirs.resolved(),
-        ctx.dirs.run(),
-    ] {
+    // Temporary projects of conflict checks, and `.tmp-*` names of atomic writes and flips
+    // (`generations/` holds none while it is as the last locked command left it).
+    let mut dirs = vec![ctx.dirs.tmp(), ctx.dirs.root().to_path_buf()];
+    if !profile.listing_unchanged() {
+        dirs.push(ctx.dirs.generations());
+    }
+    dirs.extend([ctx.dirs.resolved(), ctx.dirs.run()]);
+    for dir in dirs {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };

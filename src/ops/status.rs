@@ -135,7 +135,7 @@ pub fn status(ctx: &Context) -> Result<StatusOutput> {
         repository,
         store: StoreOutput {
             bytes: crate::fs::usage::disk_usage(store.root())?,
-            gc_reclaimable_bytes: gc_reclaimable(ctx),
+            gc_reclaimable_bytes: gc_reclaimable(ctx, &profile),
             same_file_system_as_uv_cache: same_file_system_as_uv_cache(ctx),
             path: store.root().to_path_buf(),
         },
@@ -151,8 +151,8 @@ pub fn status(ctx: &Context) -> Result<StatusOutput> {
 
 /// What a plain `gc` (no retention options) would free now: unused bundles, shared trees
 /// and files, leftovers (read without the lock; `None` when it cannot be read).
-fn gc_reclaimable(ctx: &Context) -> Option<u64> {
-    crate::ops::gc::preview(ctx, &Default::default())
+fn gc_reclaimable(ctx: &Context, profile: &crate::profile::Profile) -> Option<u64> {
+    crate::ops::gc::preview(ctx, profile, &Default::default())
         .ok()
         .map(|p| p.freed_bytes)
 }

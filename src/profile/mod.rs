@@ -540,6 +540,12 @@ impl Profile {
             .is_some_and(|dir| recorded == seen::Seen::new(dir, *index))
     }
 
+    /// Whether `generations/` and the index are still as the last locked command that
+    /// knew them to agree left them (so `generations/` holds no leftover to look for).
+    pub fn listing_unchanged(&self) -> bool {
+        seen::Stamp::at(&self.index).is_some_and(|index| self.unchanged(&index))
+    }
+
     /// Records in `profile.seen` how `generations/` and the index look now, when this
     /// locked session knows them to agree.
     fn remember(&self) {
