@@ -30,7 +30,8 @@ pub enum Change {
 /// The changes that make `records` (with their git `pins`) follow a bundle with `plugins`
 /// (pure). A git record whose pinned commit is the bundle's is installed at its own ref
 /// (the same commit under another ref name is the same bundle); otherwise at the bundle's
-/// ref, and its pin follows the bundle's commit, so that `rollback` sticks.
+/// ref, and its pin follows the bundle's commit, so that `rollback` sticks (unless the
+/// record waits for another ref, whose pin it keeps).
 pub fn plan(
     records: &[PluginRecord],
     pins: &Pins,
@@ -60,7 +61,10 @@ pub fn plan(
         let next = match in_bundle {
             Some(p) if same_commit(p) => installed_at(r, r.wanted_version().unwrap_or(&p.version)),
             Some(p) => {
-                changes.extend(pin(&r.id, p));
+                // A record waiting for another ref keeps that ref's pin.
+                if r.updated_version.as_deref().is_none_or(|u| u == p.version) {
+                    changes.extend(pin(&r.id, p));
+                }
                 installed_at(r, &p.version)
             }
             None => not_installed(r),

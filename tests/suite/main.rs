@@ -10,6 +10,7 @@
 mod activation;
 mod cli;
 mod common;
+mod concurrency;
 mod crash;
 mod discover;
 mod gc;
