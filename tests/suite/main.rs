@@ -8,6 +8,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod activation;
+mod bad_input;
 mod cli;
 mod common;
 mod concurrency;
