@@ -145,6 +145,13 @@ fn run(cli: Cli, out: Printer, color: bool) -> Result<()> {
         cli.server,
         reporter,
     );
+    // A data directory that is a file is bad input for every command that uses one.
+    if !matches!(
+        cli.command,
+        Command::Manifest(_) | Command::Completions { .. }
+    ) {
+        ctx.check_data_dir()?;
+    }
     match &cli.command {
         Command::Plugin(cmd) => commands::plugin::run(&ctx, out, cmd),
         Command::Build(args) => commands::build::run(&ctx, out, args),

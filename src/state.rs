@@ -133,7 +133,7 @@ impl Context {
     }
 
     /// Refuses a data directory that exists but is not a directory.
-    fn check_data_dir(&self) -> Result<()> {
+    pub fn check_data_dir(&self) -> Result<()> {
         let root = self.dirs.root();
         if fs_err::metadata(root).is_ok_and(|m| !m.is_dir()) {
             return Err(Error::input(

@@ -186,7 +186,7 @@ fn versions() -> Vec<Case> {
         "version: a version that does not exist",
         &["plugin", "add", "hue-lights2", "--version", "1.0.0"],
         2,
-        "not_found",
+        "package_not_found",
         &["does not exist"],
     ));
     out.push(case(
@@ -456,7 +456,7 @@ fn manifests() -> Vec<Case> {
         (
             "prefix with a space",
             with("url_prefix", "/a b".into()).into_bytes(),
-            vec!["url_prefix", "whitespace"],
+            vec!["url_prefix", "' '"],
         ),
         (
             "prefix a number",
@@ -797,6 +797,13 @@ fn environment() -> Vec<Case> {
         &["plugin", "add", "garage-door", "--version", "1.0.0"],
         &["config", "set", "no-index", "true"],
         &["switch", "1"],
+        &["rollback"],
+        &["delete", "1"],
+        &["pin", "1"],
+        &["label", "1", "x"],
+        &["generations"],
+        &["discover"],
+        &["start"],
         &["plugin", "list"],
     ] {
         out.push(
@@ -824,7 +831,7 @@ fn sql(data: &Path, statements: &str) {
 fn foreign_rows() -> Vec<Case> {
     let insert = |status: &str, source_type: &str| {
         format!(
-            "INSERT INTO plugins VALUES ('smart-plug', 'smart-plug', '{source_type}', NULL, '1.0.0', '{status}', NULL, \
+            "INSERT INTO plugins VALUES ('cosmo-helpers', 'cosmo-helpers', '{source_type}', NULL, '1.0.0', '{status}', NULL, \
              'cccccccccccccccccccccccccccccccc', '2026-11-25 10:00:00.000000', '2026-11-25 10:00:00.000000')"
         )
     };
@@ -837,20 +844,20 @@ fn foreign_rows() -> Vec<Case> {
             "CREATE TABLE p2 (name VARCHAR(255), source TEXT, source_type VARCHAR(4), installed_version VARCHAR(50), \
              updated_version VARCHAR(50), install_status VARCHAR(11), error_message TEXT, id CHAR(32), created_at DATETIME, \
              updated_at DATETIME, PRIMARY KEY (id)); INSERT INTO p2 SELECT * FROM plugins; DROP TABLE plugins; \
-             ALTER TABLE p2 RENAME TO plugins; INSERT INTO plugins VALUES ('smart-plug', NULL, 'PYPI', NULL, '1.0.0', \
+             ALTER TABLE p2 RENAME TO plugins; INSERT INTO plugins VALUES ('cosmo-helpers', NULL, 'PYPI', NULL, '1.0.0', \
              'PENDING', NULL, 'cccccccccccccccccccccccccccccccc', '2026-11-25 10:00:00.000000', '2026-11-25 10:00:00.000000')"
                 .to_string(),
             "source",
         ),
     ] {
         for args in [
-            &["plugin", "update", "smart-plug", "--version", "1.0.0"][..],
-            &["plugin", "add", "smart-plug", "--version", "1.0.0"],
+            &["plugin", "update", "cosmo-helpers", "--version", "1.0.0"][..],
+            &["plugin", "update", "cccccccccccccccccccccccccccccccc", "--version", "1.0.0"],
         ] {
             let statements = statements.clone();
             out.push(
                 case(
-                    &format!("foreign row ({}): {what}", args[1]),
+                    &format!("foreign row (update by {}): {what}", if args[2].starts_with("ccc") { "id" } else { "name" }),
                     args,
                     1,
                     "internal",
@@ -909,7 +916,7 @@ fn tampered() -> Vec<Case> {
                     ),
                     args,
                     1,
-                    "internal",
+                    "damaged",
                     &["bundle"],
                 )
                 .setup(move |f| edit_bundle_json(f.data, generation, edit)),
@@ -925,7 +932,7 @@ fn tampered() -> Vec<Case> {
                 &format!("store: the current bundle.json {what} (build of the same set)"),
                 &["build"],
                 1,
-                "internal",
+                "damaged",
                 &["bundle.json"],
             )
             .setup(move |f| {
@@ -939,26 +946,27 @@ fn tampered() -> Vec<Case> {
         std::fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink(target, &link).unwrap();
     };
-    for (what, target, says) in [
-        ("outside the store", "{scratch}/outside", "generations/1"),
-        ("to /etc", "/etc", "generations/1"),
+    for (what, target) in [
+        ("outside the store", "{scratch}/outside"),
+        ("to /etc", "/etc"),
         (
             "to a store path that does not exist",
             "../store/00000000000000000000000000000000",
-            "generation 1",
         ),
     ] {
-        for args in [&["switch", "1"][..], &["rollback"]] {
+        // `switch 1` names the damaged generation; `rollback` finds no sound one below.
+        for (args, says) in [
+            (&["switch", "1"][..], "generation 1 is damaged"),
+            (&["rollback"], "1 damaged"),
+        ] {
             out.push(
                 case(
                     &format!("store: generation link {what} ({})", args.join(" ")),
                     args,
                     1,
-                    "internal",
+                    "damaged",
                     &[says],
                 )
-                .codes(&[1, 2])
-                .any_kind()
                 .setup(move |f| {
                     std::fs::create_dir_all(f.scratch.join("outside")).unwrap();
                     let target = target.replace("{scratch}", &f.scratch.display().to_string());
@@ -1408,32 +1416,36 @@ fn a_relative_data_directory_works() {
     );
 }
 
-/// A generation link that is not one (leading out of the store, or a plain file) stops a
-/// build before it builds anything.
+/// A record the server wrote that cosmo-bundle cannot read (a damaged row) still stands
+/// for its distribution: adding that plugin again must not make a second record of it.
 #[test]
-#[ignore = "known bug: build with a damaged generation link builds and registers the new bundle, then fails (exit 1) numbering the generation"]
-fn a_damaged_generation_link_stops_a_build_before_it_builds() {
+#[ignore = "known bug: plugin add records a second row of a distribution whose existing row is damaged"]
+fn a_damaged_row_is_still_a_record_of_its_distribution() {
     let base = base();
-    for damage in ["link to /etc", "plain file"] {
+    for status in ["BROKEN", "PENDING"] {
         let env = Env {
             data: tempfile::tempdir().unwrap(),
             server: fixture_server(),
             vars: base.env.vars.clone(),
         };
         cp_a(&base.env.dir().join("."), env.dir());
-        let link = env.dir().join("generations/1");
-        std::fs::remove_file(&link).unwrap();
-        match damage {
-            "plain file" => write(&link, "not a link"),
-            _ => std::os::unix::fs::symlink("/etc", &link).unwrap(),
-        }
-        let before = env.snapshot();
-        let stderr = env.fails(&["build"], 1);
-        assert!(stderr.contains("generations/1"), "{damage}: {stderr}");
-        assert_eq!(
-            env.snapshot(),
-            before,
-            "{damage}: the build wrote something"
+        // Damaged by an unknown status, or by an unknown source type.
+        let source_type = if status == "BROKEN" { "PYPI" } else { "SVN" };
+        sql(
+            env.dir(),
+            &format!(
+                "INSERT INTO plugins VALUES ('cosmo-helpers', 'cosmo-helpers', '{source_type}', NULL, '1.0.0', \
+                 '{status}', NULL, 'cccccccccccccccccccccccccccccccc', '2026-11-25 10:00:00.000000', \
+                 '2026-11-25 10:00:00.000000')"
+            ),
         );
+        let before = env.snapshot();
+        let out = env.run(&["plugin", "add", "cosmo-helpers", "--version", "1.0.0"]);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{status}/{source_type}: a second record of cosmo-helpers was added"
+        );
+        assert_eq!(env.snapshot(), before, "{status}/{source_type}");
     }
 }
