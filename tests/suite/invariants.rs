@@ -130,6 +130,9 @@ pub fn normalize(name: &str) -> String {
     out
 }
 
+/// One entry of the generation index: number, hash, label, pinned.
+pub type IndexEntry = (u32, String, Option<String>, bool);
+
 /// The state of a data directory, read without changing anything in it.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
@@ -140,6 +143,8 @@ pub struct Observed {
     /// Git pins: record id → commit.
     pub pins: BTreeMap<String, String>,
     pub settings: Option<String>,
+    /// `profile.json`'s entries, when there is one.
+    pub index: Option<Vec<IndexEntry>>,
     /// Registered bundles (hash → their files but the venv: content hash or link target).
     pub bundles: BTreeMap<String, BTreeMap<PathBuf, String>>,
 }
@@ -173,6 +178,7 @@ pub fn observe(dir: &Path, with_bundles: bool) -> Result<Observed, String> {
             }
         }
     }
+    obs.index = read_index(dir)?;
     (obs.rows, obs.pins) = read_db(dir)?;
     if with_bundles && let Ok(entries) = std::fs::read_dir(dir.join("store")) {
         for e in entries.flatten() {
@@ -198,6 +204,34 @@ fn read_current(dir: &Path) -> Result<Option<u32>, String> {
             .map(Some)
             .ok_or_else(|| format!("current points to {}", t.display())),
     }
+}
+
+/// The entries of `profile.json` (the generation index), when there is one; an index that
+/// does not parse is an error (it is only ever replaced by rename).
+fn read_index(dir: &Path) -> Result<Option<Vec<IndexEntry>>, String> {
+    let text = match std::fs::read_to_string(dir.join("profile.json")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("profile.json: {e}")),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("profile.json does not parse: {e}"))?;
+    let entries = json["generations"]
+        .as_array()
+        .ok_or_else(|| format!("profile.json has no generations: {text}"))?;
+    Ok(Some(
+        entries
+            .iter()
+            .map(|g| {
+                (
+                    g["number"].as_u64().unwrap_or_default() as u32,
+                    g["hash"].as_str().unwrap_or_default().to_string(),
+                    g["label"].as_str().map(str::to_string),
+                    g["pinned"] == true,
+                )
+            })
+            .collect(),
+    ))
 }
 
 /// The rows and pins of `dir/cosmo.db`, read from a checked copy.
@@ -337,10 +371,22 @@ pub fn wait_unused(dir: &Path, timeout: Duration) -> Result<(), String> {
 }
 
 /// Structural soundness: `current` (if any) and every generation link resolve to
-/// registered bundles, the binary agrees (`generations --json`: every generation valid,
-/// one current), no link leads through a `.tmp-` name, the database passes its integrity
-/// check. Returns the state read.
+/// registered bundles, so does every entry of the generation index, the binary agrees
+/// (`generations --json`: every generation valid and undamaged, the current one marked),
+/// no link leads through a `.tmp-` name, the database passes its integrity check. Returns
+/// the state read.
 pub fn check_sound(env: &Env) -> Result<Observed, String> {
+    check(env, false)
+}
+
+/// [`check_sound`] for the instant after a kill: an index entry may still lack its link (a
+/// generation killed between the two, or a `delete` killed before it rewrote the index);
+/// the next mutating command restores it (store-layout.md, "Reconciliation").
+pub fn check_sound_after_kill(env: &Env) -> Result<Observed, String> {
+    check(env, true)
+}
+
+fn check(env: &Env, killed: bool) -> Result<Observed, String> {
     let dir = env.dir();
     let obs = observe(dir, true)?;
     for (n, target) in &obs.generations {
@@ -371,6 +417,37 @@ pub fn check_sound(env: &Env) -> Result<Observed, String> {
             "current points to generation {c}, which does not exist"
         ));
     }
+    let mut listed: std::collections::BTreeSet<u32> = obs.generations.keys().copied().collect();
+    if let Some(index) = &obs.index {
+        for (n, hash, _, _) in index {
+            if !obs.bundles.contains_key(hash) {
+                return Err(format!(
+                    "profile.json lists generation {n} with {hash}, which is not a registered bundle"
+                ));
+            }
+            match obs.generations.get(n) {
+                Some(target) if hash_of_target(target) != Some(hash.as_str()) => {
+                    return Err(format!(
+                        "profile.json has generation {n} at {hash}, its link {target}"
+                    ));
+                }
+                None if !killed => {
+                    return Err(format!(
+                        "profile.json lists generation {n}, which has no link"
+                    ));
+                }
+                _ => {}
+            }
+            listed.insert(*n);
+        }
+        if let Some(n) = obs
+            .generations
+            .keys()
+            .find(|n| !index.iter().any(|e| e.0 == **n))
+        {
+            return Err(format!("generations/{n} has no entry in profile.json"));
+        }
+    }
     // The binary's own view.
     let out = env.run(&["--json", "generations"]);
     if !out.status.success() {
@@ -386,17 +463,33 @@ pub fn check_sound(env: &Env) -> Result<Observed, String> {
         .or_else(|| gens["generations"].as_array())
         .cloned()
         .unwrap_or_default();
-    if gens.len() != obs.generations.len() {
+    let numbers: std::collections::BTreeSet<u32> = gens
+        .iter()
+        .filter_map(|g| g["number"].as_u64())
+        .map(|n| n as u32)
+        .collect();
+    if numbers != listed {
         return Err(format!(
-            "`generations` lists {} generations, the directory has {}",
-            gens.len(),
-            obs.generations.len()
+            "`generations` lists {numbers:?}; the directory and its index have {listed:?}"
         ));
     }
     for g in &gens {
         if g["valid"] != true {
             return Err(format!(
                 "`generations` says generation {} is not valid: {g}",
+                g["number"]
+            ));
+        }
+        let damage: Vec<&str> = g["damage"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["kind"].as_str())
+            .collect();
+        let allowed = damage.is_empty() || (killed && damage == ["link_missing"]);
+        if !allowed {
+            return Err(format!(
+                "`generations` says generation {} is damaged: {g}",
                 g["number"]
             ));
         }

@@ -83,6 +83,19 @@ const REACH: &[(&str, &[&str])] = &[
             "rollback",
         ],
     ),
+    ("after-index-entry", &["build", "build --no-switch"]),
+    (
+        "before-index-write",
+        &[
+            "build",
+            "build --no-switch",
+            "delete",
+            "pin",
+            "unpin",
+            "label",
+        ],
+    ),
+    ("delete-after-unlink", &["delete"]),
 ];
 
 /// Every command kind a walk may pick (the last five only when the binary has them).
@@ -537,7 +550,10 @@ fn may_reach(c: &Cmd, point: &str, json: &serde_json::Value) -> bool {
             "build" | "build --no-switch",
             "after-uv-lock" | "after-uv-sync" | "before-register" | "after-register",
         ) => new_bundle,
-        ("build" | "build --no-switch", "after-generation-link") => new_generation,
+        (
+            "build" | "build --no-switch",
+            "after-generation-link" | "after-index-entry" | "before-index-write",
+        ) => new_generation,
         ("build", "after-flip" | "db-before-commit") => new_generation,
         ("build --no-switch", "db-before-commit") => false,
         ("switch" | "rollback", "db-before-commit") => moved,
@@ -595,20 +611,21 @@ fn check_orphans(children: &[u32], leader: u32, c: &Cmd) -> Result<(), String> {
                     .to_string()
             })
             .unwrap_or_default();
-        let zombie = state == "Z";
-        // A zombie had ended before the command died (ambiguous): reaped, not judged.
-        live.push((pid, cmdline, zombie));
+        // A zombie, or a process whose memory is already gone (an empty command line: it is
+        // exiting), ended before the command died: reaped, not judged.
+        let ended = state == "Z" || cmdline.is_empty();
+        live.push((pid, cmdline, ended));
     }
     let started = Instant::now();
     let mut problems = Vec::new();
     while !live.is_empty() {
-        live.retain(|(pid, cmdline, zombie)| {
+        live.retain(|(pid, cmdline, ended)| {
             let Some(raw) = Pid::from_raw(*pid as i32) else {
                 return false;
             };
             match waitpid(Some(raw), WaitOptions::NOHANG) {
                 Ok(Some((_, status))) => {
-                    if !zombie
+                    if !ended
                         && status.terminating_signal().is_none()
                         && status.exit_status() != Some(127)
                     {
@@ -984,7 +1001,7 @@ impl Walk {
             return Err(format!("the command failed on its own ({code:?})"));
         }
         wait_unused(env.dir(), Duration::from_secs(10))?;
-        let after = check_sound(env).map_err(|e| format!("after the kill: {e}"))?;
+        let after = check_sound_after_kill(env).map_err(|e| format!("after the kill: {e}"))?;
         check_bundles_kept(before, &after)?;
         old_or_new(before, &reference.obs, &after)?;
 
@@ -1003,7 +1020,9 @@ impl Walk {
                 ));
             }
         }
-        let again = check_sound(env).map_err(|e| format!("after running it again: {e}"))?;
+        // A re-run refused before the lock (the job was done) reconciles nothing.
+        let again =
+            check_sound_after_kill(env).map_err(|e| format!("after running it again: {e}"))?;
         check_bundles_kept(&after, &again)?;
 
         // Then a build, after which the rows follow `current`.
@@ -1060,6 +1079,13 @@ fn old_or_new(before: &Observed, new: &Observed, after: &Observed) -> Result<(),
             "the rows are neither the old nor the new ones:\nold: {:#?}\nnew: {:#?}\nnow: {rows:#?}",
             before.row_contents(),
             new.row_contents()
+        ));
+    }
+    // A first mutating command writes the index from the links before its own change.
+    if before.index.is_some() && after.index != before.index && after.index != new.index {
+        return Err(format!(
+            "profile.json is neither the old nor the new one:\nold: {:?}\nnew: {:?}\nnow: {:?}",
+            before.index, new.index, after.index
         ));
     }
     if after.settings != before.settings && after.settings != new.settings {
@@ -1341,7 +1367,7 @@ fn the_plugin_check_does_not_outlive_a_build_killed_alone() {
             .into_iter()
             .filter(|pid| {
                 std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("slow_import"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(".venv/bin/python"))
             })
             .collect();
         if !found.is_empty() {
