@@ -399,14 +399,20 @@ impl World {
                     }
                 }
             }
+            // Each changes the index: pin an unpinned generation, unpin a pinned one, give
+            // a new label.
             "pin" | "unpin" => {
-                for n in &gens {
-                    out.push(cmd(kind, &[kind, n], Some(n)));
+                for g in &view.generations {
+                    if (g["pinned"] == true) == (kind == "unpin") {
+                        let n = g["number"].as_u64().unwrap().to_string();
+                        out.push(cmd(kind, &[kind, &n], Some(&n)));
+                    }
                 }
             }
             "label" => {
+                let text = format!("trial label {}", rng.below(1_000_000));
                 for n in &gens {
-                    out.push(cmd(kind, &["label", n, "kept by a trial"], Some(n)));
+                    out.push(cmd(kind, &["label", n, &text], Some(n)));
                 }
             }
             "gc" => out.push(cmd(kind, &["gc"], None)),
@@ -852,7 +858,8 @@ impl Walk {
         let enabling: Vec<&'static str> = match kind {
             "plugin update (pypi)" | "plugin remove" => vec!["plugin add (pypi)", "discover"],
             "plugin update (git)" => vec!["plugin add (git)", "discover"],
-            "switch" | "rollback" | "delete" | "pin" | "unpin" | "label" | "gc" => {
+            "unpin" => vec!["pin"],
+            "switch" | "rollback" | "delete" | "pin" | "label" | "gc" => {
                 vec![
                     "build",
                     "plugin add (pypi)",
