@@ -1157,9 +1157,83 @@ fn unknown() -> Vec<Case> {
     ]
 }
 
+/// Activation settings and requests that cannot be met (the base has no `restart` set).
+fn activation() -> Vec<Case> {
+    let mut out: Vec<Case> = [
+        (
+            &["config", "set", "health-timeout", "abc"][..],
+            &["health-timeout", "whole number"][..],
+        ),
+        (
+            &["config", "set", "health-timeout", "0"],
+            &["health-timeout", "whole number"],
+        ),
+        (
+            &["config", "set", "health-timeout", "3601"],
+            &["health-timeout"],
+        ),
+        (
+            &["config", "set", "health-url", "ftp://x.org/health"],
+            &["health-url", "http://"],
+        ),
+        (
+            &["config", "set", "health-url", "not a url"],
+            &["health-url"],
+        ),
+        (
+            &["config", "set", "health-url", "http://u:pw@h.org/health"],
+            &["health-url", "credentials"],
+        ),
+    ]
+    .into_iter()
+    .map(|(args, says)| {
+        case(
+            &format!("activation setting: {}", args[2..].join(" ")),
+            args,
+            2,
+            "bad_input",
+            says,
+        )
+    })
+    .collect();
+    for args in [
+        &["build", "--activate"][..],
+        &["switch", "1", "--activate"],
+        &["rollback", "--activate"],
+        &["activate"],
+    ] {
+        out.push(case(
+            &format!("activation: {} without a restart command", args.join(" ")),
+            args,
+            2,
+            "bad_input",
+            &["restart"],
+        ));
+    }
+    out.push(
+        case(
+            "activation: activate without a current generation",
+            &["activate", "--no-restart"],
+            2,
+            "bad_input",
+            &["no current generation"],
+        )
+        .setup(|f| std::fs::remove_file(f.data.join("current")).unwrap()),
+    );
+    out.push(case(
+        "activation: --activate with --no-activate",
+        &["build", "--activate", "--no-activate"],
+        2,
+        "bad_input",
+        &["cannot be used with"],
+    ));
+    out
+}
+
 /// Every case, in one table.
 fn all_cases() -> Vec<Case> {
     [
+        activation(),
         names(),
         versions(),
         git(),

@@ -14,7 +14,8 @@
 //!   link leads through a `.tmp-` name, `PRAGMA integrity_check` is ok;
 //! - `current`, each generation, the rows and the settings are the old ones or the new ones;
 //! - no registered bundle's files changed;
-//! - the killed command, run again, succeeds (or says it was already done);
+//! - the killed command, run again, succeeds (or says it was already done); after a
+//!   planned activation failure (the restart command fails once), `activate` does;
 //! - a build then succeeds, the rows follow `current`, no `.tmp-*` is left over, and the
 //!   current bundle's Python imports the server and every plugin.
 //!
@@ -96,9 +97,26 @@ const REACH: &[(&str, &[&str])] = &[
         ],
     ),
     ("delete-after-unlink", &["delete"]),
+    (
+        "activation-recorded",
+        &["build", "switch", "rollback", "activate"],
+    ),
+    (
+        "before-restart",
+        &["build", "switch", "rollback", "activate"],
+    ),
+    (
+        "before-health",
+        &["build", "switch", "rollback", "activate"],
+    ),
+    (
+        "activation-failed-recorded",
+        &["build", "switch", "rollback", "activate"],
+    ),
+    ("after-revert-flip", &["build", "switch", "rollback"]),
 ];
 
-/// Every command kind a walk may pick (the last five only when the binary has them).
+/// Every command kind a walk may pick (the last six only when the binary has them).
 pub const KINDS: &[&str] = &[
     "plugin add (pypi)",
     "plugin add (git)",
@@ -117,6 +135,7 @@ pub const KINDS: &[&str] = &[
     "unpin",
     "label",
     "gc",
+    "activate",
 ];
 
 /// The fault points of the binary: every `fault::point("NAME")` in src/.
@@ -166,6 +185,14 @@ pub struct Cmd {
     pub target: Option<String>,
 }
 
+impl Cmd {
+    /// Whether it may activate (restart and check) a generation.
+    pub fn activates(&self) -> bool {
+        matches!(self.kind, "build" | "switch" | "rollback" | "activate")
+            && !self.args.iter().any(|a| a == "--no-activate")
+    }
+}
+
 impl std::fmt::Display for Cmd {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(f, "cosmo-bundle {}", self.args.join(" "))
@@ -210,9 +237,69 @@ pub struct World {
     /// The git repository of hue-lights (kept for the walk's lifetime).
     pub _hue: tempfile::TempDir,
     pub hue_url: String,
-    /// The optional commands (delete, pin, unpin, label, gc) this binary has.
+    /// The optional commands (delete, pin, unpin, label, gc, activate) this binary has.
     pub optional: Vec<&'static str>,
+    /// The health server activations check, when the binary activates.
+    pub health: Option<HealthServer>,
 }
+
+/// An HTTP server that answers `GET /health` (and 404 to `/plugins/active`: nothing is
+/// compared), for the `restart` setting's activations; stopped with the world.
+pub struct HealthServer {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl HealthServer {
+    fn start() -> HealthServer {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("health"), "ok\n").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the health server never listened"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        HealthServer {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+}
+
+impl Drop for HealthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The file in the data directory that makes the trials' restart command fail once.
+pub const FAIL_NEXT_RESTART: &str = "fail-next-restart";
 
 impl World {
     pub fn new() -> World {
@@ -244,15 +331,29 @@ impl World {
         .unwrap();
         std::os::unix::fs::symlink(hue.path(), plugins.join("hue-lights")).unwrap();
         let have = binary_commands();
-        let optional = ["delete", "pin", "unpin", "label", "gc"]
+        let optional: Vec<&'static str> = ["delete", "pin", "unpin", "label", "gc", "activate"]
             .into_iter()
             .filter(|c| have.iter().any(|h| h == c))
             .collect();
+        // Activations restart nothing and check a server that always answers; a planned
+        // failure makes the restart command fail once (see restart_trial.py).
+        let health = optional.contains(&"activate").then(|| {
+            let health = HealthServer::start();
+            let script = repo_root().join("tests/suite/python/restart_trial.py");
+            env.config("restart", &["python3", script.to_str().unwrap()]);
+            env.config(
+                "health-url",
+                &[&format!("http://127.0.0.1:{}/health", health.port)],
+            );
+            env.config("health-timeout", &["30"]);
+            health
+        });
         World {
             env,
             _hue: hue,
             hue_url,
             optional,
+            health,
         }
     }
 
@@ -360,11 +461,12 @@ impl World {
                 }
             }
             "rollback" => {
+                // It passes over generations whose last activation failed.
                 if let Some(c) = view.current
-                    && view
-                        .generations
-                        .iter()
-                        .any(|g| g["number"].as_u64().is_some_and(|n| n < c))
+                    && view.generations.iter().any(|g| {
+                        g["number"].as_u64().is_some_and(|n| n < c)
+                            && g["activation"]["result"] != "failed"
+                    })
                 {
                     out.push(cmd(kind, &["rollback"], None));
                 }
@@ -386,7 +488,13 @@ impl World {
                     }
                 }
             }
-            "delete" | "pin" | "unpin" | "label" | "gc" if !self.optional.contains(&kind) => {}
+            "delete" | "pin" | "unpin" | "label" | "gc" | "activate"
+                if !self.optional.contains(&kind) => {}
+            "activate" => {
+                if view.current.is_some() {
+                    out.push(cmd(kind, &["activate"], None));
+                }
+            }
             "delete" => {
                 for g in &view.generations {
                     let n = g["number"].as_u64().unwrap().to_string();
@@ -418,6 +526,14 @@ impl World {
             "gc" => out.push(cmd(kind, &["gc"], None)),
             other => panic!("unknown command kind {other}"),
         }
+        // Moving `current` without activating, now and then.
+        if self.health.is_some() && matches!(kind, "build" | "switch" | "rollback") {
+            for c in &mut out {
+                if rng.chance(0.3) {
+                    c.args.push("--no-activate".into());
+                }
+            }
+        }
         out
     }
 
@@ -427,7 +543,8 @@ impl World {
             .iter()
             .copied()
             .filter(|k| {
-                !["delete", "pin", "unpin", "label", "gc"].contains(k) || self.optional.contains(k)
+                !["delete", "pin", "unpin", "label", "gc", "activate"].contains(k)
+                    || self.optional.contains(k)
             })
             .collect()
     }
@@ -551,7 +668,16 @@ fn may_reach(c: &Cmd, point: &str, json: &serde_json::Value) -> bool {
     let new_generation = !json["generation"].is_null();
     // Rows are written only when `current` moves (or they do not follow it yet).
     let moved = json["current"] != json["previous"];
+    let activation = json["activation"]
+        .as_object()
+        .or_else(|| json["error"]["activation"].as_object());
+    let activated = activation.is_some();
+    let reverted = activation.is_some_and(|a| a["reverted"] == true);
+    let failed = json["error"]["kind"] == "activation_failed";
     match (c.kind, point) {
+        (_, "activation-recorded" | "before-restart" | "before-health") => activated,
+        (_, "activation-failed-recorded") => failed,
+        (_, "after-revert-flip") => reverted,
         (
             "build" | "build --no-switch",
             "after-uv-lock" | "after-uv-sync" | "before-register" | "after-register",
@@ -794,6 +920,8 @@ pub struct Walk {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub kind: Option<&'static str>,
+    /// Make the command's activation fail (its restart command fails once).
+    pub fail_activation: bool,
     /// `Some(point)`: paused there; `None`: at a random instant.
     pub point: Option<String>,
     pub group: bool,
@@ -828,6 +956,7 @@ impl Walk {
         let group = group.unwrap_or_else(|| self.rng.chance(0.5));
         Plan {
             kind: None,
+            fail_activation: false,
             point: None,
             group,
         }
@@ -859,7 +988,7 @@ impl Walk {
             "plugin update (pypi)" | "plugin remove" => vec!["plugin add (pypi)", "discover"],
             "plugin update (git)" => vec!["plugin add (git)", "discover"],
             "unpin" => vec!["pin"],
-            "switch" | "rollback" | "delete" | "pin" | "label" | "gc" => {
+            "switch" | "rollback" | "delete" | "pin" | "label" | "gc" | "activate" => {
                 vec![
                     "build",
                     "plugin add (pypi)",
@@ -929,8 +1058,18 @@ impl Walk {
         };
         let before =
             check_sound(&self.world.env).map_err(|e| format!("{}: before: {e}", context("-")))?;
+        // A planned activation failure: the restart command fails once, in the copy and in
+        // the data directory alike.
+        let fail = c.activates()
+            && self.world.health.is_some()
+            && (plan.fail_activation || (plan.kind.is_none() && self.rng.chance(0.15)));
+        let flag = self.world.dir().join(FAIL_NEXT_RESTART);
+        if fail {
+            std::fs::write(&flag, "").unwrap();
+        }
         let reference = self.world.reference(&c);
-        if reference.code != Some(0) {
+        let activation_failed = reference.json["error"]["kind"] == "activation_failed";
+        if reference.code != Some(0) && !(fail && activation_failed && reference.code == Some(9)) {
             return Err(format!(
                 "{}: run to completion it fails ({:?}): {}",
                 context("-"),
@@ -940,7 +1079,10 @@ impl Walk {
         }
         // A point this command passes (as its run to completion shows), or none.
         let point = match &plan.point {
-            Some(p) if !may_reach(&c, p, &reference.json) => return Ok(Outcome::Skipped),
+            Some(p) if !may_reach(&c, p, &reference.json) => {
+                let _ = std::fs::remove_file(&flag);
+                return Ok(Outcome::Skipped);
+            }
             Some(p) => Some(p.clone()),
             None if at_a_point => {
                 let points: Vec<String> = self
@@ -989,7 +1131,7 @@ impl Walk {
                 self.stats.main_kills += 1;
             }
         }
-        self.check_trial(&c, &before, &reference, &outcome)
+        self.check_trial(&c, &before, &reference, &outcome, fail)
             .map_err(|e| format!("{context}: {outcome:?}: {e}"))?;
         Ok(outcome)
     }
@@ -1000,23 +1142,39 @@ impl Walk {
         before: &Observed,
         reference: &Reference,
         outcome: &Outcome,
+        fail: bool,
     ) -> Result<(), String> {
         let env = &self.world.env;
         if let Outcome::Finished(code) | Outcome::NotReached(code) = outcome
             && *code != Some(0)
+            && !(fail && *code == Some(9))
         {
             return Err(format!("the command failed on its own ({code:?})"));
         }
         wait_unused(env.dir(), Duration::from_secs(10))?;
         let after = check_sound_after_kill(env).map_err(|e| format!("after the kill: {e}"))?;
         check_bundles_kept(before, &after)?;
-        old_or_new(before, &reference.obs, &after)?;
+        // An activation moves `current` to its generation first (and back when it fails).
+        let activation = reference.json["activation"]
+            .as_object()
+            .or_else(|| reference.json["error"]["activation"].as_object());
+        let target = activation
+            .and_then(|a| a["generation"].as_u64())
+            .map(|n| n as u32);
+        old_or_new(before, &reference.obs, &after, target, fail)?;
+        // The planned failure is not planned for the commands after it.
+        let _ = std::fs::remove_file(env.dir().join(FAIL_NEXT_RESTART));
 
-        // The next command: the killed one again.
+        // The next command: the killed one again; after a failed activation, `activate`,
+        // which finishes an interrupted one (the documented way on).
         let mut args = vec!["--json"];
-        args.extend(c.args.iter().map(String::as_str));
+        if fail {
+            args.push("activate");
+        } else {
+            args.extend(c.args.iter().map(String::as_str));
+        }
         let out = env.run(&args);
-        if out.status.code() != Some(0) {
+        if out.status.code() != Some(0) && !fail {
             let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
             let now = observe(env.dir(), false)?;
             if !already_done(c, &body["error"], before, &now) {
@@ -1026,6 +1184,12 @@ impl Walk {
                     String::from_utf8_lossy(&out.stderr)
                 ));
             }
+        } else if out.status.code() != Some(0) {
+            return Err(format!(
+                "`activate` after it fails ({:?}): {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         // A re-run refused before the lock (the job was done) reconciles nothing.
         let again =
@@ -1060,9 +1224,20 @@ impl Walk {
     }
 }
 
-/// Each part of the state after the kill is the old one or the new one.
-fn old_or_new(before: &Observed, new: &Observed, after: &Observed) -> Result<(), String> {
-    if after.current != before.current && after.current != new.current {
+/// Each part of the state after the kill is the old one or the new one. An activation's
+/// `target` generation may be current too (killed before it was confirmed, or before a
+/// failed one went back); after a failed activation the rows may follow either.
+fn old_or_new(
+    before: &Observed,
+    new: &Observed,
+    after: &Observed,
+    target: Option<u32>,
+    failed_activation: bool,
+) -> Result<(), String> {
+    if after.current != before.current
+        && after.current != new.current
+        && (target.is_none() || after.current != target)
+    {
         return Err(format!(
             "current is generation {:?}: neither the old {:?} nor the new {:?}",
             after.current, before.current, new.current
@@ -1081,7 +1256,7 @@ fn old_or_new(before: &Observed, new: &Observed, after: &Observed) -> Result<(),
         }
     }
     let rows = after.row_contents();
-    if rows != before.row_contents() && rows != new.row_contents() {
+    if !failed_activation && rows != before.row_contents() && rows != new.row_contents() {
         return Err(format!(
             "the rows are neither the old nor the new ones:\nold: {:#?}\nnew: {:#?}\nnow: {rows:#?}",
             before.row_contents(),
@@ -1155,9 +1330,13 @@ fn random_kills_of_the_main_process_alone() {
     );
 }
 
-/// Every fault point of the binary, with every command listed in `REACH` for it (a point
-/// not listed there: the first command that reaches it), killed there (the group or the
-/// main process alone, alternately).
+/// How many of the commands listed in `REACH` for a point are killed there by the default
+/// suite.
+const PER_POINT: usize = 2;
+
+/// Every fault point of the binary, with two of the commands listed in `REACH` for it (a
+/// point not listed there: the first command that reaches it), killed there (the group or
+/// the main process alone, alternately).
 #[test]
 fn kills_at_every_fault_point() {
     let seed = test_seed("kills_at_every_fault_point");
@@ -1168,11 +1347,19 @@ fn kills_at_every_fault_point() {
     let mut group = walk.rng.chance(0.5);
     for point in &points {
         let reachers: Vec<&'static str> = match REACH.iter().find(|(p, _)| p == point) {
-            Some((_, listed)) => listed
-                .iter()
-                .copied()
-                .filter(|k| kinds.contains(k))
-                .collect(),
+            // Two of the commands that pass there, chosen by the seed (the campaign tries
+            // them all, at random).
+            Some((_, listed)) => {
+                let mut listed: Vec<&'static str> = listed
+                    .iter()
+                    .copied()
+                    .filter(|k| kinds.contains(k))
+                    .collect();
+                while listed.len() > PER_POINT {
+                    listed.remove(walk.rng.below(listed.len()));
+                }
+                listed
+            }
             // Generation commands first: new points are most likely theirs.
             None => {
                 let mut all = kinds.clone();
@@ -1187,8 +1374,13 @@ fn kills_at_every_fault_point() {
                 break;
             }
             group = !group;
+            // The points of a failed activation need one.
             let plan = Plan {
                 kind: Some(kind),
+                fail_activation: matches!(
+                    point.as_str(),
+                    "activation-failed-recorded" | "after-revert-flip"
+                ),
                 point: Some(point.clone()),
                 group,
             };
