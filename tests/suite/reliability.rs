@@ -1021,18 +1021,24 @@ impl Walk {
         if candidates.is_empty() {
             candidates = self.world.commands("build", &view, &mut self.rng);
         }
-        let c = self.rng.pick(&candidates).clone();
-        let out = self
-            .world
-            .env
-            .run(&c.args.iter().map(String::as_str).collect::<Vec<_>>());
-        if !out.status.success() {
-            return Err(format!(
-                "walk seed {}: `{c}` (not killed) fails ({:?}): {}",
-                self.seed,
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
+        let mut steps = vec![self.rng.pick(&candidates).clone()];
+        // Generation commands need another generation: the change, then a build of it.
+        if matches!(kind, "switch" | "rollback" | "delete" | "activate") {
+            steps.push(cmd("build", &["build"], None));
+        }
+        for c in steps {
+            let out = self
+                .world
+                .env
+                .run(&c.args.iter().map(String::as_str).collect::<Vec<_>>());
+            if !out.status.success() {
+                return Err(format!(
+                    "walk seed {}: `{c}` (not killed) fails ({:?}): {}",
+                    self.seed,
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
         }
         Ok(())
     }
