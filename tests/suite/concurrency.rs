@@ -92,6 +92,16 @@ fn allowed(r: &Ran) -> bool {
         (Some(5), "lock_timeout") => true,
         (Some(2), "already_exists") => verb == ["plugin", "add"],
         (Some(2), "not_found") => matches!(verb.as_slice(), ["plugin", "remove" | "update"]),
+        // A PyPI and a git record of one distribution (a generation gave a row back): the
+        // name is ambiguous, and the refusal says to use the id.
+        (Some(2), "bad_input")
+            if matches!(verb.as_slice(), ["plugin", "remove" | "update"])
+                && r.json["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("plugin records match")) =>
+        {
+            true
+        }
         (Some(2), "bad_input") => {
             verb == ["rollback"] && {
                 let m = r.json["error"]["message"].as_str().unwrap_or_default();
@@ -202,16 +212,26 @@ fn six_processes_at_once_lose_nothing_and_record_nothing_twice() {
         }
     }
     for (name, (adds, removes)) in &count {
+        // Rows match bundle plugins on the source type too: a generation whose bundle has
+        // the PyPI plugin gives it a row back beside a git record of it. Per source type,
+        // one record at most.
+        for source_type in ["PYPI", "GIT"] {
+            let n = now
+                .rows
+                .iter()
+                .filter(|r| &r.distribution() == name && r.source_type == source_type)
+                .count();
+            assert!(
+                n <= 1,
+                "{n} {source_type} records of {name} (seed {seed}): {:#?}",
+                now.rows
+            );
+        }
         let present = now
             .rows
             .iter()
             .filter(|r| &r.distribution() == name)
             .count() as i64;
-        assert!(
-            present <= 1,
-            "{present} records of {name} (seed {seed}): {:#?}",
-            now.rows
-        );
         if in_bundles.contains(name) {
             assert!(
                 present >= adds - removes,
@@ -278,7 +298,7 @@ fn a_git_record_waiting_for_another_ref_keeps_its_pin_when_the_rows_follow() {
     env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
     // The waiting ref is built at the commit it was pinned to.
     let out = env.json(&["build"]);
-    let tag = git(world._hue.path(), &["rev-parse", "v1.0.0^{commit}"]);
+    let tag = git(world._repos[0].path(), &["rev-parse", "v1.0.0^{commit}"]);
     assert_eq!(plugin_in(&out, "hue-lights")["commit"], tag.as_str());
     let end = check_sound(env).unwrap();
     check_rows_follow(env, &end).unwrap();

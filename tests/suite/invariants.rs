@@ -189,6 +189,18 @@ pub fn observe(dir: &Path, with_bundles: bool) -> Result<Observed, String> {
                 );
             }
         }
+        // The complete snapshots of the server's source (snapshot mode), as one entry.
+        let sources: BTreeMap<PathBuf, String> = snapshot(&dir.join("store").join(SOURCES))
+            .into_iter()
+            .filter(|(p, _)| {
+                !p.components()
+                    .next()
+                    .is_some_and(|c| c.as_os_str().to_string_lossy().starts_with(".tmp-"))
+            })
+            .collect();
+        if !sources.is_empty() {
+            obs.bundles.insert(SOURCES.to_string(), sources);
+        }
     }
     Ok(obs)
 }
@@ -300,6 +312,9 @@ pub fn read_db(dir: &Path) -> Result<(Vec<Row>, BTreeMap<String, String>), Strin
     }
     Ok((rows, pins))
 }
+
+/// `store/.sources`: the snapshots of the server's source (snapshot mode).
+pub const SOURCES: &str = ".sources";
 
 /// Every file of a bundle but its `.venv`: content hash, or link target.
 pub fn files_but_venv(bundle: &Path) -> BTreeMap<PathBuf, String> {
@@ -507,6 +522,21 @@ fn check(env: &Env, killed: bool) -> Result<Observed, String> {
 /// no longer registered at all).
 pub fn check_bundles_kept(before: &Observed, after: &Observed) -> Result<(), String> {
     for (hash, files) in &before.bundles {
+        if hash == SOURCES {
+            // Snapshots are only ever added: every one there was stays as it was.
+            let now = after.bundles.get(hash).cloned().unwrap_or_default();
+            let changed: Vec<_> = files
+                .iter()
+                .filter(|(p, v)| now.get(*p) != Some(*v))
+                .map(|(p, _)| p.display().to_string())
+                .collect();
+            if !changed.is_empty() {
+                return Err(format!(
+                    "snapshots of the server's source changed: {changed:?}"
+                ));
+            }
+            continue;
+        }
         match after.bundles.get(hash) {
             Some(now) if now == files => {}
             Some(now) => {
@@ -595,7 +625,7 @@ pub fn check_rows_follow(env: &Env, obs: &Observed) -> Result<(), String> {
     Ok(())
 }
 
-/// `.tmp-*` names left anywhere in the data directory, except inside store directories
+/// `.tmp-*` names left anywhere in the data directory, except inside bundle directories
 /// that are not registered (a killed build's leftover, removed by the next build of it).
 pub fn temporary_leftovers(dir: &Path) -> Vec<PathBuf> {
     snapshot(dir)
@@ -607,7 +637,14 @@ pub fn temporary_leftovers(dir: &Path) -> Vec<PathBuf> {
         .filter(|p| {
             let mut parts = p.components();
             match (parts.next(), parts.next()) {
-                (Some(a), Some(hash)) if a.as_os_str() == "store" => {
+                (Some(a), Some(hash))
+                    if a.as_os_str() == "store"
+                        && hash_of_target(&format!(
+                            "../store/{}",
+                            hash.as_os_str().to_string_lossy()
+                        ))
+                        .is_some() =>
+                {
                     dir.join("store").join(hash).join("bundle.json").is_file()
                 }
                 _ => true,

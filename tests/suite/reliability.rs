@@ -56,6 +56,7 @@ const SETTINGS: &[(&str, &[&str])] = &[
         "index-strategy",
         &["first-index", "unsafe-first-match", "unsafe-best-match"],
     ),
+    ("source", &["link", "snapshot"]),
 ];
 
 /// Refs of the git plugin (hue-lights): `main` is one commit past the tag.
@@ -114,6 +115,7 @@ const REACH: &[(&str, &[&str])] = &[
         &["build", "switch", "rollback", "activate"],
     ),
     ("after-revert-flip", &["build", "switch", "rollback"]),
+    ("before-snapshot-rename", &["build", "build --no-switch"]),
 ];
 
 /// Every command kind a walk may pick (the last six only when the binary has them).
@@ -218,6 +220,33 @@ pub struct View {
 }
 
 impl View {
+    /// How to name record `r` on the command line: its name, or its id when another
+    /// record has the same name (a git and a PyPI record of one distribution can both
+    /// exist: rows match bundle plugins on the source type too).
+    fn key(&self, r: &serde_json::Value) -> String {
+        let same = self
+            .records
+            .iter()
+            .filter(|o| o["name"] == r["name"])
+            .count();
+        let field = if same > 1 { "id" } else { "name" };
+        r[field].as_str().unwrap_or_default().to_string()
+    }
+
+    /// The record of `distribution` with this source type.
+    fn record_of(&self, distribution: &str, source_type: &str) -> Option<&serde_json::Value> {
+        self.records.iter().find(|r| {
+            r["source_type"] == source_type && {
+                let dist = if source_type == "GIT" {
+                    &r["name"]
+                } else {
+                    &r["source"]
+                };
+                dist.as_str().map(normalize).as_deref() == Some(distribution)
+            }
+        })
+    }
+
     fn record(&self, distribution: &str) -> Option<&serde_json::Value> {
         self.records.iter().find(|r| {
             let dist = if r["source_type"] == "GIT" {
@@ -234,9 +263,13 @@ impl View {
 /// repository of hue-lights, and plugin directories for `discover`.
 pub struct World {
     pub env: Env,
-    /// The git repository of hue-lights (kept for the walk's lifetime).
-    pub _hue: tempfile::TempDir,
+    /// The world's copy of the server repository.
+    pub server: tempfile::TempDir,
+    /// The git repositories of hue-lights and garage-door (kept for the walk's lifetime).
+    pub _repos: Vec<tempfile::TempDir>,
     pub hue_url: String,
+    /// The git plugins and their repository URLs.
+    pub git_plugins: Vec<(&'static str, String)>,
     /// The optional commands (delete, pin, unpin, label, gc, activate) this binary has.
     pub optional: Vec<&'static str>,
     /// The health server activations check, when the binary activates.
@@ -303,33 +336,34 @@ pub const FAIL_NEXT_RESTART: &str = "fail-next-restart";
 
 impl World {
     pub fn new() -> World {
-        let mut env = Env::new();
+        // A copy of the fixture server: snapshot trials edit its sources.
+        let server = copy_of_fixture_server();
+        let mut env = Env::with_server(server.path().to_path_buf());
         env.set("COSMO_LOCK_TIMEOUT", "600");
+        // Git repositories of the git plugins, outside the data directory; `main` of
+        // hue-lights is one commit past its tag.
         let hue = git_repo_of("hue-lights-1.0.0");
-        // A root cosmo.json (for discover) moves main one commit past the tag.
-        std::fs::copy(
-            hue.path().join("src/hue_lights/cosmo.json"),
-            hue.path().join("cosmo.json"),
-        )
-        .unwrap();
+        std::fs::write(hue.path().join("src/hue_lights/extra.py"), "X = 1\n").unwrap();
         git(hue.path(), &["add", "-A"]);
-        git(hue.path(), &["commit", "-q", "-m", "manifest at the root"]);
-        let hue_url = format!("file://{}", hue.path().canonicalize().unwrap().display());
+        git(
+            hue.path(),
+            &["commit", "-q", "-m", "main moves past the tag"],
+        );
+        let garage = git_repo_of("garage-door-1.0.0");
+        let url = |repo: &tempfile::TempDir| {
+            format!("file://{}", repo.path().canonicalize().unwrap().display())
+        };
+        let hue_url = url(&hue);
+        let git_plugins = vec![
+            ("hue-lights", hue_url.clone()),
+            ("garage-door", url(&garage)),
+        ];
+        // Clones for `discover`: links to the repositories (their canonical paths are the
+        // same from a copy of the data directory).
         let plugins = env.dir().join("plugins");
-        let garage = plugins.join("garage-door");
-        std::fs::create_dir_all(&garage).unwrap();
-        let fixture = repo_root().join("fixtures/packages/garage-door-1.0.0");
-        std::fs::copy(
-            fixture.join("pyproject.toml"),
-            garage.join("pyproject.toml"),
-        )
-        .unwrap();
-        std::fs::copy(
-            fixture.join("src/garage_door/cosmo.json"),
-            garage.join("cosmo.json"),
-        )
-        .unwrap();
+        std::fs::create_dir_all(&plugins).unwrap();
         std::os::unix::fs::symlink(hue.path(), plugins.join("hue-lights")).unwrap();
+        std::os::unix::fs::symlink(garage.path(), plugins.join("garage-door")).unwrap();
         let have = binary_commands();
         let optional: Vec<&'static str> = ["delete", "pin", "unpin", "label", "gc", "activate"]
             .into_iter()
@@ -350,8 +384,10 @@ impl World {
         });
         World {
             env,
-            _hue: hue,
+            server,
+            _repos: vec![hue, garage],
             hue_url,
+            git_plugins,
             optional,
             health,
         }
@@ -359,6 +395,16 @@ impl World {
 
     pub fn dir(&self) -> &Path {
         self.env.dir()
+    }
+
+    /// Edits a module of the server's source (its content, not its name).
+    pub fn edit_server(&self) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.server.path().join("src/cosmoserver/util.py"))
+            .unwrap();
+        writeln!(f, "# edited at {:?}", std::time::SystemTime::now()).unwrap();
     }
 
     /// Reads what there is to pick from (through the binary).
@@ -411,46 +457,49 @@ impl World {
                 }
             }
             "plugin add (git)" => {
-                if view.record("hue-lights").is_none() {
-                    let mut args = vec!["plugin", "add", "hue-lights", "--git", &self.hue_url];
-                    let rev = rng.below(GIT_REFS.len() + 1);
-                    if rev < GIT_REFS.len() {
-                        args.extend(["--rev", GIT_REFS[rev]]);
+                for (name, url) in &self.git_plugins {
+                    if view.record(name).is_none() {
+                        let mut args = vec!["plugin", "add", name, "--git", url];
+                        let rev = rng.below(GIT_REFS.len() + 1);
+                        if rev < GIT_REFS.len() {
+                            args.extend(["--rev", GIT_REFS[rev]]);
+                        }
+                        out.push(cmd(kind, &args, Some(name)));
                     }
-                    out.push(cmd(kind, &args, Some("hue-lights")));
                 }
             }
             "plugin update (pypi)" => {
                 for (name, versions) in PYPI {
-                    if view
-                        .record(name)
-                        .is_some_and(|r| r["source_type"] == "PYPI")
-                    {
+                    if let Some(r) = view.record_of(name, "PYPI") {
+                        let key = view.key(r);
                         let v = rng.pick(versions);
                         out.push(cmd(
                             kind,
-                            &["plugin", "update", name, "--version", v],
-                            Some(name),
+                            &["plugin", "update", &key, "--version", v],
+                            Some(&key),
                         ));
                     }
                 }
             }
             "plugin update (git)" => {
-                if let Some(r) = view.record("hue-lights") {
-                    let has_ref =
-                        !r["updated_version"].is_null() || !r["installed_version"].is_null();
-                    let rev = rng.below(GIT_REFS.len() + usize::from(has_ref));
-                    let mut args = vec!["plugin", "update", "hue-lights"];
-                    if rev < GIT_REFS.len() {
-                        args.extend(["--rev", GIT_REFS[rev]]);
+                for (name, _) in &self.git_plugins {
+                    if let Some(r) = view.record_of(name, "GIT") {
+                        let has_ref =
+                            !r["updated_version"].is_null() || !r["installed_version"].is_null();
+                        let rev = rng.below(GIT_REFS.len() + usize::from(has_ref));
+                        let key = view.key(r);
+                        let mut args = vec!["plugin", "update", key.as_str()];
+                        if rev < GIT_REFS.len() {
+                            args.extend(["--rev", GIT_REFS[rev]]);
+                        }
+                        out.push(cmd(kind, &args, Some(&key)));
                     }
-                    out.push(cmd(kind, &args, Some("hue-lights")));
                 }
             }
             "plugin remove" => {
                 for r in &view.records {
-                    let name = r["name"].as_str().unwrap();
-                    out.push(cmd(kind, &["plugin", "remove", name], Some(name)));
+                    let key = view.key(r);
+                    out.push(cmd(kind, &["plugin", "remove", &key], Some(&key)));
                 }
             }
             "build" => out.push(cmd(kind, &["build"], None)),
@@ -922,6 +971,8 @@ pub struct Plan {
     pub kind: Option<&'static str>,
     /// Make the command's activation fail (its restart command fails once).
     pub fail_activation: bool,
+    /// Snapshot mode, and an edit of the server's source first (a new snapshot to make).
+    pub new_snapshot: bool,
     /// `Some(point)`: paused there; `None`: at a random instant.
     pub point: Option<String>,
     pub group: bool,
@@ -957,6 +1008,7 @@ impl Walk {
         Plan {
             kind: None,
             fail_activation: false,
+            new_snapshot: false,
             point: None,
             group,
         }
@@ -1009,7 +1061,7 @@ impl Walk {
         };
         let mut candidates = match kind {
             "plugin add (pypi)" => removals(&["zigbee-switch", "garage-door"]),
-            "plugin add (git)" => removals(&["hue-lights"]),
+            "plugin add (git)" => removals(&["hue-lights", "garage-door"]),
             "discover" => removals(&["garage-door", "hue-lights"]),
             _ => Vec::new(),
         };
@@ -1062,6 +1114,14 @@ impl Walk {
                 }
             )
         };
+        // The server's source changes now and then (a new snapshot in snapshot mode; in
+        // link mode the bundles run it as it is).
+        if plan.new_snapshot {
+            self.world.env.ok(&["config", "set", "source", "snapshot"]);
+        }
+        if plan.new_snapshot || (plan.kind.is_none() && self.rng.chance(0.1)) {
+            self.world.edit_server();
+        }
         let before =
             check_sound(&self.world.env).map_err(|e| format!("{}: before: {e}", context("-")))?;
         // A planned activation failure: the restart command fails once, in the copy and in
@@ -1173,14 +1233,16 @@ impl Walk {
 
         // The next command: the killed one again; after a failed activation, `activate`,
         // which finishes an interrupted one (the documented way on).
+        // (With no current generation yet there is nothing to activate: the command again.)
+        let activate = fail && after.current.is_some();
         let mut args = vec!["--json"];
-        if fail {
+        if activate {
             args.push("activate");
         } else {
             args.extend(c.args.iter().map(String::as_str));
         }
         let out = env.run(&args);
-        if out.status.code() != Some(0) && !fail {
+        if out.status.code() != Some(0) && !activate {
             let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
             let now = observe(env.dir(), false)?;
             if !already_done(c, &body["error"], before, &now) {
@@ -1291,9 +1353,15 @@ fn already_done(c: &Cmd, error: &serde_json::Value, before: &Observed, now: &Obs
     let has =
         |obs: &Observed, name: &str| obs.rows.iter().any(|r| r.distribution() == normalize(name));
     let target = c.target.as_deref().unwrap_or_default();
+    // A record named by its id, or by its name.
+    let named = |obs: &Observed| {
+        obs.rows
+            .iter()
+            .any(|r| r.id == target || r.name == target || r.distribution() == normalize(target))
+    };
     match c.kind {
         "plugin add (pypi)" | "plugin add (git)" => kind == "already_exists" && has(now, target),
-        "plugin remove" => kind == "not_found" && !has(now, target),
+        "plugin remove" => kind == "not_found" && !named(now),
         "rollback" => kind == "bad_input" && now.current < before.current,
         "delete" => {
             kind == "not_found"
@@ -1387,6 +1455,7 @@ fn kills_at_every_fault_point() {
                     point.as_str(),
                     "activation-failed-recorded" | "after-revert-flip"
                 ),
+                new_snapshot: point == "before-snapshot-rename",
                 point: Some(point.clone()),
                 group,
             };
