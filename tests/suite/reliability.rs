@@ -265,7 +265,7 @@ pub struct World {
     pub env: Env,
     /// The world's copy of the server repository.
     pub server: tempfile::TempDir,
-    /// The git repositories of hue-lights and garage-door (kept for the walk's lifetime).
+    /// The git repository of hue-lights (kept for the walk's lifetime).
     pub _repos: Vec<tempfile::TempDir>,
     pub hue_url: String,
     /// The git plugins and their repository URLs.
@@ -349,21 +349,16 @@ impl World {
             hue.path(),
             &["commit", "-q", "-m", "main moves past the tag"],
         );
-        let garage = git_repo_of("garage-door-1.0.0");
-        let url = |repo: &tempfile::TempDir| {
-            format!("file://{}", repo.path().canonicalize().unwrap().display())
-        };
-        let hue_url = url(&hue);
-        let git_plugins = vec![
-            ("hue-lights", hue_url.clone()),
-            ("garage-door", url(&garage)),
-        ];
-        // Clones for `discover`: links to the repositories (their canonical paths are the
-        // same from a copy of the data directory).
+        let hue_url = format!("file://{}", hue.path().canonicalize().unwrap().display());
+        // hue-lights comes from git only, the others from PyPI only: a generation whose
+        // bundle has a plugin from PyPI gives it a row back beside a git record of it
+        // (rows match on the source type too), and the two then want one distribution.
+        let git_plugins = vec![("hue-lights", hue_url.clone())];
+        // A clone for `discover`: a link to the repository (its canonical path is the same
+        // from a copy of the data directory).
         let plugins = env.dir().join("plugins");
         std::fs::create_dir_all(&plugins).unwrap();
         std::os::unix::fs::symlink(hue.path(), plugins.join("hue-lights")).unwrap();
-        std::os::unix::fs::symlink(garage.path(), plugins.join("garage-door")).unwrap();
         let have = binary_commands();
         let optional: Vec<&'static str> = ["delete", "pin", "unpin", "label", "gc", "activate"]
             .into_iter()
@@ -385,7 +380,7 @@ impl World {
         World {
             env,
             server,
-            _repos: vec![hue, garage],
+            _repos: vec![hue],
             hue_url,
             git_plugins,
             optional,
@@ -521,7 +516,7 @@ impl World {
                 }
             }
             "discover" => {
-                if view.record("garage-door").is_none() || view.record("hue-lights").is_none() {
+                if view.record("hue-lights").is_none() {
                     out.push(cmd(kind, &["discover"], None));
                 }
             }
@@ -1061,8 +1056,7 @@ impl Walk {
         };
         let mut candidates = match kind {
             "plugin add (pypi)" => removals(&["zigbee-switch", "garage-door"]),
-            "plugin add (git)" => removals(&["hue-lights", "garage-door"]),
-            "discover" => removals(&["garage-door", "hue-lights"]),
+            "plugin add (git)" | "discover" => removals(&["hue-lights"]),
             _ => Vec::new(),
         };
         if candidates.is_empty() {
@@ -1587,7 +1581,8 @@ fn campaign() {
 }
 
 /// What a command killed in an atomic write or flip leaves (`.tmp-*` beside `current`, in
-/// `generations/` and in `resolved/`) is removed by the next mutating command.
+/// `generations/`, in `resolved/` and in `uv-config/uv/`) is removed by the next mutating
+/// command (the last by the next that runs uv).
 #[test]
 fn temporary_files_of_killed_writes_are_removed_by_the_next_mutating_command() {
     let env = Env::new();
@@ -1602,7 +1597,10 @@ fn temporary_files_of_killed_writes_are_removed_by_the_next_mutating_command() {
     }
     std::os::unix::fs::symlink("../store/x", env.dir().join("generations/.tmp-2-1")).unwrap();
     std::os::unix::fs::symlink("generations/1", env.dir().join(".tmp-current-1")).unwrap();
-    assert_eq!(temporary_leftovers(env.dir()).len(), 4);
+    // The first write of uv's empty configuration, killed before its rename.
+    std::fs::remove_file(env.dir().join("uv-config/uv/uv.toml")).unwrap();
+    std::fs::write(env.dir().join("uv-config/uv/.tmp-first"), "").unwrap();
+    assert_eq!(temporary_leftovers(env.dir()).len(), 5);
     env.ok(&["plugin", "add", "garage-door", "--version", "1.0.0"]);
     assert_eq!(
         temporary_leftovers(env.dir()),
