@@ -182,7 +182,10 @@ pub fn observe(dir: &Path, with_bundles: bool) -> Result<Observed, String> {
     (obs.rows, obs.pins) = read_db(dir)?;
     if with_bundles && let Ok(entries) = std::fs::read_dir(dir.join("store")) {
         for e in entries.flatten() {
-            if e.path().join("bundle.json").is_file() {
+            // Bundles only: not `.trees`, `.links`, `.sources` or `.tmp-gc-*`.
+            if !e.file_name().to_string_lossy().starts_with('.')
+                && e.path().join("bundle.json").is_file()
+            {
                 obs.bundles.insert(
                     e.file_name().to_string_lossy().into_owned(),
                     files_but_venv(&e.path()),
@@ -523,11 +526,11 @@ fn check(env: &Env, killed: bool) -> Result<Observed, String> {
 pub fn check_bundles_kept(before: &Observed, after: &Observed) -> Result<(), String> {
     for (hash, files) in &before.bundles {
         if hash == SOURCES {
-            // Snapshots are only ever added: every one there was stays as it was.
+            // A snapshot is never changed (`gc` may remove one no kept bundle uses).
             let now = after.bundles.get(hash).cloned().unwrap_or_default();
             let changed: Vec<_> = files
                 .iter()
-                .filter(|(p, v)| now.get(*p) != Some(*v))
+                .filter(|(p, v)| now.get(*p).is_some_and(|n| n != *v))
                 .map(|(p, _)| p.display().to_string())
                 .collect();
             if !changed.is_empty() {
@@ -625,9 +628,19 @@ pub fn check_rows_follow(env: &Env, obs: &Observed) -> Result<(), String> {
     Ok(())
 }
 
-/// `.tmp-*` names left anywhere in the data directory, except inside bundle directories
-/// that are not registered (a killed build's leftover, removed by the next build of it).
+/// `.tmp-*` names left in the data directory outside `store/` (where a killed build's or
+/// `gc`'s leftovers wait for the next build of that bundle or the next `gc`).
 pub fn temporary_leftovers(dir: &Path) -> Vec<PathBuf> {
+    all_temporary_leftovers(dir)
+        .into_iter()
+        .filter(|p| !p.starts_with("store"))
+        .collect()
+}
+
+/// `.tmp-*` names anywhere in the data directory: none after a `gc` (it removes them in
+/// the store, `.sources`, `.trees`, `.links`, the data directory, `generations/`,
+/// `resolved/` and `run/`), except inside an unregistered bundle directory, gone with it.
+pub fn all_temporary_leftovers(dir: &Path) -> Vec<PathBuf> {
     snapshot(dir)
         .into_keys()
         .filter(|p| {

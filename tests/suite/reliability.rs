@@ -116,6 +116,13 @@ const REACH: &[(&str, &[&str])] = &[
     ),
     ("after-revert-flip", &["build", "switch", "rollback"]),
     ("before-snapshot-rename", &["build", "build --no-switch"]),
+    ("before-bundle-json", &["build", "build --no-switch"]),
+    ("share-after-tree-move", &["build", "build --no-switch"]),
+    ("gc-after-generations", &["gc"]),
+    ("gc-after-unregister", &["gc"]),
+    ("gc-after-first-bundle", &["gc"]),
+    ("gc-during-trees", &["gc"]),
+    ("gc-after-links", &["gc"]),
 ];
 
 /// Every command kind a walk may pick (the last six only when the binary has them).
@@ -360,10 +367,12 @@ impl World {
         std::fs::create_dir_all(&plugins).unwrap();
         std::os::unix::fs::symlink(hue.path(), plugins.join("hue-lights")).unwrap();
         let have = binary_commands();
-        let optional: Vec<&'static str> = ["delete", "pin", "unpin", "label", "gc", "activate"]
-            .into_iter()
-            .filter(|c| have.iter().any(|h| h == c))
-            .collect();
+        let optional: Vec<&'static str> = [
+            "delete", "pin", "unpin", "label", "gc", "activate", "verify",
+        ]
+        .into_iter()
+        .filter(|c| have.iter().any(|h| h == c))
+        .collect();
         // Activations restart nothing and check a server that always answers; a planned
         // failure makes the restart command fail once (see restart_trial.py).
         let health = optional.contains(&"activate").then(|| {
@@ -567,7 +576,12 @@ impl World {
                     out.push(cmd(kind, &["label", n, &text], Some(n)));
                 }
             }
-            "gc" => out.push(cmd(kind, &["gc"], None)),
+            // Unused store entries only, or old generations too.
+            "gc" => {
+                out.push(cmd(kind, &["gc"], None));
+                let keep = (1 + rng.below(3)).to_string();
+                out.push(cmd(kind, &["gc", "--keep", &keep], None));
+            }
             other => panic!("unknown command kind {other}"),
         }
         // Moving `current` without activating, now and then.
@@ -722,6 +736,12 @@ fn may_reach(c: &Cmd, point: &str, json: &serde_json::Value) -> bool {
         (_, "activation-recorded" | "before-restart" | "before-health") => activated,
         (_, "activation-failed-recorded") => failed,
         (_, "after-revert-flip") => reverted,
+        ("build" | "build --no-switch", "before-bundle-json" | "share-after-tree-move") => {
+            new_bundle
+        }
+        ("gc", "gc-after-first-bundle") => {
+            json["bundles"].as_array().is_some_and(|b| !b.is_empty())
+        }
         (
             "build" | "build --no-switch",
             "after-uv-lock" | "after-uv-sync" | "before-register" | "after-register",
@@ -1253,6 +1273,15 @@ impl Walk {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
+        // A `gc` that finished leaves no temporary name anywhere.
+        if c.kind == "gc" && out.status.success() {
+            let left = all_temporary_leftovers(env.dir());
+            if !left.is_empty() {
+                return Err(format!(
+                    "temporary names left after `gc` ran again: {left:?}"
+                ));
+            }
+        }
         // A re-run refused before the lock (the job was done) reconciles nothing.
         let again =
             check_sound_after_kill(env).map_err(|e| format!("after running it again: {e}"))?;
@@ -1281,6 +1310,17 @@ impl Walk {
             .unwrap_or_default();
         if !tmp.is_empty() {
             return Err(format!("tmp/ is not empty after the next build: {tmp:?}"));
+        }
+        // Every generation's bundle, its venv and the trees it shares, as recorded.
+        if self.world.optional.contains(&"verify") {
+            let out = env.run(&["--json", "verify", "--all"]);
+            if !out.status.success() {
+                return Err(format!(
+                    "`verify --all` after the next build fails ({:?}): {}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout)
+                ));
+            }
         }
         check_current_imports(env)
     }
@@ -1449,7 +1489,11 @@ fn kills_at_every_fault_point() {
                     point.as_str(),
                     "activation-failed-recorded" | "after-revert-flip"
                 ),
-                new_snapshot: point == "before-snapshot-rename",
+                // A new snapshot also makes a new tree of the bundle's `src`.
+                new_snapshot: matches!(
+                    point.as_str(),
+                    "before-snapshot-rename" | "share-after-tree-move"
+                ),
                 point: Some(point.clone()),
                 group,
             };
