@@ -283,11 +283,27 @@ impl Error {
             Error::DbBusy { .. } => Some(
                 "the server (or another program) holds a write lock on cosmo.db; try again when it is idle".into(),
             ),
+            _ if self.disk_full() => Some(
+                "the data directory's file system is full: make room (`cosmo-bundle gc --dry-run --keep 5` shows what gc would free), then run the command again; nothing was registered".into(),
+            ),
             Error::UvMissing => Some(
 
                 "install uv: `pip install uv` or `curl -LsSf https://astral.sh/uv/install.sh | sh`, then make sure `uv` is on PATH".into(),
             ),
             _ => None,
+        }
+    }
+
+    /// Whether the error is a full file system (ours, uv's or SQLite's).
+    fn disk_full(&self) -> bool {
+        match self {
+            Error::Io(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            Error::UvFailed { stderr, .. } => stderr.contains("No space left on device"),
+            Error::Db { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DiskFull)
+            ),
+            _ => false,
         }
     }
 

@@ -159,6 +159,23 @@ impl Context {
         })
     }
 
+    /// Warns when the plugin rows do not follow `current` yet (a command that moved it could
+    /// not update them: the database busy, the disk full); read-only commands call it.
+    pub fn warn_if_rows_lag(&self, state: &State) -> Result<()> {
+        let Some(current) = state.current else {
+            return Ok(());
+        };
+        let Some(db) = Db::open_read(&self.dirs.db())? else {
+            return Ok(());
+        };
+        if !follow::follows(&db.read(), current)? {
+            self.reporter.warn(&format!(
+                "the plugin rows do not follow generation {current} (current) yet; `cosmo-bundle build` (which then has nothing to build) brings them up to date"
+            ));
+        }
+        Ok(())
+    }
+
     /// Plans a mutation on a read of the state, then takes the lock and plans again only
     /// if the state changed meanwhile. A plan that fails before the lock writes nothing.
     pub fn locked<P>(&self, plan: impl Fn(&State) -> Result<P>) -> Result<(Session, P)> {
@@ -290,7 +307,7 @@ impl Session {
             Ok(()) => Ok(true),
             Err(e) => {
                 ctx.reporter.warn(&format!(
-                    "generation {generation} is current, but the plugin rows could not follow it yet ({e}); the next cosmo-bundle command brings them up to date"
+                    "generation {generation} is current, but the plugin rows could not follow it yet ({e}); the next command that takes the lock (for example `cosmo-bundle build`, which then has nothing to build) brings them up to date"
                 ));
                 Ok(false)
             }

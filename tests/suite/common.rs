@@ -78,14 +78,15 @@ impl Env {
     }
 
     pub fn with_server(server: PathBuf) -> Env {
+        Env::with_data(server, tempfile::tempdir().unwrap())
+    }
+
+    /// An environment whose data directory is `data` (e.g. on another file system).
+    pub fn with_data(server: PathBuf, data: tempfile::TempDir) -> Env {
         let mut vars = BTreeMap::new();
         vars.insert("UV_OFFLINE".into(), "1".into());
         vars.insert("UV_PYTHON_DOWNLOADS".into(), "never".into());
-        let env = Env {
-            data: tempfile::tempdir().unwrap(),
-            server,
-            vars,
-        };
+        let env = Env { data, server, vars };
         // Resolution settings live in the data directory: the offline wheelhouse only.
         env.ok(&["config", "set", "no-index", "true"]);
         env.ok(&[

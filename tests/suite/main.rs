@@ -14,6 +14,7 @@ mod common;
 mod concurrency;
 mod crash;
 mod discover;
+mod disk_full;
 mod gc;
 mod invariants;
 mod json;
