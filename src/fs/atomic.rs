@@ -24,6 +24,22 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Removes the temporary files (`.tmp-*`, regular files only) that a killed
+/// [`write_atomic`] left in `dir`; a missing `dir` has none.
+pub fn remove_temporary_files(dir: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".tmp-")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Points the symlink `link` at `target` atomically: a new link under a temporary name in
 /// the same directory is renamed over the old one. `link` never stops existing.
 pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
@@ -77,5 +93,23 @@ mod tests {
         replace_symlink(Path::new("b"), &link).unwrap();
         assert_eq!(fs_err::read_link(&link).unwrap(), Path::new("b"));
         assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn remove_temporary_files_keeps_everything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs_err::write(d.join(".tmp-abc"), b"half").unwrap();
+        fs_err::write(d.join("kept"), b"x").unwrap();
+        fs_err::create_dir(d.join(".tmp-dir")).unwrap();
+        symlink("kept", d.join(".tmp-link")).unwrap();
+        remove_temporary_files(d).unwrap();
+        let mut names: Vec<_> = fs_err::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".tmp-dir", ".tmp-link", "kept"]);
+        remove_temporary_files(&d.join("missing")).unwrap();
     }
 }

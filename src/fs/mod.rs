@@ -6,4 +6,4 @@ pub mod safe;
 pub mod tree;
 pub mod usage;
 
-pub use atomic::{replace_symlink, with_path, write_atomic};
+pub use atomic::{remove_temporary_files, replace_symlink, with_path, write_atomic};

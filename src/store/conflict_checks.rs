@@ -47,18 +47,7 @@ pub fn check(spec: &BundleSpec, dirs: &DataDir, uv: &Uv, reporter: &dyn Reporter
 /// Removes temporary projects left by a killed command, and temporary files of an
 /// interrupted atomic write of a checked lock. Call with the lock held.
 pub fn clear_leftovers(dirs: &DataDir) -> Result<()> {
-    if let Ok(entries) = fs::read_dir(dirs.resolved()) {
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(crate::layout::TMP_PREFIX)
-                && entry.file_type().is_ok_and(|t| t.is_file())
-            {
-                fs::remove_file(entry.path())?;
-            }
-        }
-    }
+    crate::fs::remove_temporary_files(&dirs.resolved())?;
     let tmp_root = dirs.tmp();
     if tmp_root.is_dir() {
         for entry in fs::read_dir(&tmp_root)? {

@@ -86,16 +86,7 @@ pub fn ensure_config_home(config_home: &Path) -> crate::error::Result<()> {
         let dir = config_home.join("uv");
         fs_err::create_dir_all(&dir)?;
         // A first write killed before its rename left its temporary file.
-        for entry in fs_err::read_dir(&dir)?.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(crate::layout::TMP_PREFIX)
-                && entry.file_type().is_ok_and(|t| t.is_file())
-            {
-                fs_err::remove_file(entry.path())?;
-            }
-        }
+        crate::fs::remove_temporary_files(&dir)?;
         crate::fs::write_atomic(
             &file,
             b"# Empty on purpose: uv reads no user or system configuration for cosmo-bundle.\n",
