@@ -13,6 +13,18 @@ pub const TMP_PREFIX: &str = ".tmp-";
 /// (`store/.sources/<digest>`, `source = snapshot`).
 pub const SOURCES_DIR: &str = ".sources";
 
+/// `store/.trees/`: shared directory trees.
+pub const TREES: &str = ".trees";
+/// `store/.links/`: shared files, hard-linked into bundles.
+pub const LINKS: &str = ".links";
+/// The suffix of a tree's listing beside it: `.trees/<digest>.record`.
+pub const TREE_RECORD: &str = ".record";
+
+/// Whether `name` names an entry of `.trees` or `.links`: 32 lower-case hex digits.
+pub fn is_shared_name(name: &str) -> bool {
+    name.len() == 32 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The paths of one data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {

@@ -32,7 +32,7 @@ pub struct StorePlan {
 
 /// Whether `name` is a bundle directory's name: 32 lower-case hex digits.
 pub fn is_hash(name: &str) -> bool {
-    share::is_digest(name)
+    share::is_shared_name(name)
 }
 
 /// The shared trees a bundle directory links: its `src` and the top-level entries of its
@@ -136,7 +136,7 @@ pub fn plan(store: &Store, keep: &BTreeSet<String>) -> Result<StorePlan> {
                 plan.leftovers.push(entry.path());
             } else if let Some(digest) = name.strip_suffix(TREE_RECORD) {
                 listings.push((digest.to_string(), entry.path()));
-            } else if share::is_digest(&name) {
+            } else if share::is_shared_name(&name) {
                 names.insert(name);
             }
         }

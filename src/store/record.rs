@@ -134,7 +134,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Recorded>> {
 pub fn tree_of(target: &Path) -> Option<&str> {
     let name = target.file_name()?.to_str()?;
     let parent = target.parent()?.file_name()?;
-    (parent == super::share::TREES && super::share::is_digest(name)).then_some(name)
+    (parent == crate::layout::TREES && crate::layout::is_shared_name(name)).then_some(name)
 }
 
 #[cfg(test)]

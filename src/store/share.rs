@@ -11,17 +11,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// `store/.trees/`: shared directory trees.
-pub const TREES: &str = ".trees";
-/// `store/.links/`: shared files, hard-linked into bundles.
-pub const LINKS: &str = ".links";
-/// The suffix of a tree's listing beside it: `.trees/<digest>.record`.
-pub const TREE_RECORD: &str = ".record";
-
-/// Whether `name` is a digest of `.trees` or `.links`: 32 lower-case hex digits.
-pub fn is_digest(name: &str) -> bool {
-    name.len() == 32 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
+pub use crate::layout::{LINKS, TREE_RECORD, TREES, is_shared_name};
 
 /// The name of a tree: the first 32 hex digits of the BLAKE3 of its listing.
 pub fn tree_digest(listing: &str) -> String {
