@@ -22,11 +22,13 @@ import asyncio
 import builtins
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Generic, TypeVar, Union
 
 from . import types as t
@@ -132,6 +134,75 @@ def _config_set(key: str, values: Sequence[str]) -> _Call[list[t.Setting]]:
 
 def _config_unset(key: str) -> _Call[list[t.Setting]]:
     return _Call(("config", "unset", "--", key), t.settings)
+
+
+def _generation_args(generations: Sequence[int]) -> tuple[str, ...]:
+    return tuple(str(_generation(g)) for g in generations)
+
+
+def _generation(value: int, what: str = "a generation number") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} is an int, not {type(value).__name__}")
+    return value
+
+
+def _duration(value: str | timedelta) -> str:
+    """``--older-than``'s value: a timedelta in whole seconds, rounded up (keeps more)."""
+    if isinstance(value, str):
+        return value
+    if value < timedelta(0):
+        raise ValueError(f"older_than must not be negative, got {value}")
+    return f"{math.ceil(value.total_seconds())}s"
+
+
+def _status() -> _Call[t.Status]:
+    return _Call(("status",), t.Status.from_json)
+
+
+def _gc(keep: int | None, older_than: str | timedelta | None, dry_run: bool) -> _Call[t.GcResult]:
+    args = ["gc"]
+    if keep is not None:
+        args.append(f"--keep={_generation(keep, 'keep')}")
+    if older_than is not None:
+        args.append(f"--older-than={_duration(older_than)}")
+    if dry_run:
+        args.append("--dry-run")
+    return _Call(tuple(args), t.GcResult.from_json)
+
+
+def _diff(a: int | None, b: int | None) -> _Call[t.Diff]:
+    if a is None and b is not None:
+        raise ValueError("diff: `b` needs `a` (the generation to compare from)")
+    gens = [g for g in (a, b) if g is not None]
+    return _Call(("diff", "--", *_generation_args(gens)), t.Diff.from_json)
+
+
+def _verify(generations: Sequence[int], all: bool) -> _Call[t.VerifyReport]:
+    if all and generations:
+        raise ValueError("verify: pass generation numbers or all=True, not both")
+    args = ("verify", "--all") if all else ("verify",)
+    return _Call((*args, "--", *_generation_args(generations)), t.VerifyReport.from_json)
+
+
+def _delete(generations: Sequence[int], force: bool) -> _Call[t.DeleteResult]:
+    if not generations:
+        raise ValueError("delete needs at least one generation number")
+    args = ("delete", "--force") if force else ("delete",)
+    return _Call((*args, "--", *_generation_args(generations)), t.DeleteResult.from_json)
+
+
+def _pin(command: str, generation: int) -> _Call[t.PinResult]:
+    return _Call((command, "--", str(_generation(generation))), t.PinResult.from_json)
+
+
+def _label(generation: int, text: str | None) -> _Call[t.LabelResult]:
+    args = ("label", "--", str(_generation(generation)), text or "")
+    return _Call(args, t.LabelResult.from_json)
+
+
+def _activate(restart: bool) -> _Call[t.ActivateResult]:
+    args = ("activate",) if restart else ("activate", "--no-restart")
+    return _Call(args, t.ActivateResult.from_json)
 
 
 def _passthrough(*args: str) -> _Call[Any]:
@@ -341,34 +412,69 @@ class Client(_Base):
         """``config unset``: back to the default."""
         return self._call(_config_unset(key))
 
-    # Commands whose JSON this package passes through as it is (see the binary's --help).
-    def status(self, *args: str) -> Any:
-        """``status ARGS``."""
-        return self.run_json("status", *args)
+    # Generations and the store.
+    def status(self) -> t.Status:
+        """``status``: the current generation, records waiting or failed, running servers,
+        the comparison with the server repository, the store's disk use."""
+        return self._call(_status())
 
-    def gc(self, *args: str) -> Any:
-        """``gc ARGS``."""
-        return self.run_json("gc", *args)
+    def diff(self, a: int | None = None, b: int | None = None) -> t.Diff:
+        """``diff``: what changed from generation ``a`` to ``b`` (default: from the one
+        ``rollback`` would go back to, to the current one; ``diff(a)``: ``a`` against the
+        current one)."""
+        return self._call(_diff(a, b))
 
-    def diff(self, *args: str) -> Any:
-        """``diff ARGS``."""
-        return self.run_json("diff", *args)
+    def verify(self, *generations: int, all: bool = False) -> t.VerifyReport:
+        """``verify``: checks bundles against their file records (default: the current
+        generation's; ``all=True``: every generation's).
 
-    def verify(self, *args: str) -> Any:
-        """``verify ARGS``."""
-        return self.run_json("verify", *args)
+        A difference raises :class:`~cosmo_bundle.errors.VerifyFailedError`, whose
+        ``report`` is the :class:`~cosmo_bundle.types.VerifyReport` with each changed path.
+        """
+        return self._call(_verify(generations, all))
 
-    def delete(self, *args: str) -> Any:
-        """``delete ARGS``."""
-        return self.run_json("delete", *args)
+    def gc(
+        self,
+        *,
+        keep: int | None = None,
+        older_than: str | timedelta | None = None,
+        dry_run: bool = False,
+    ) -> t.GcResult:
+        """``gc``: deletes what nothing uses any more, and old generations when asked.
 
-    def pin(self, *args: str) -> Any:
-        """``pin ARGS``."""
-        return self.run_json("pin", *args)
+        ``keep`` keeps the newest N generations, ``older_than`` (``"30d"``, ``"12h"``, or a
+        :class:`~datetime.timedelta`) keeps those younger; the current and pinned ones are
+        always kept. ``dry_run=True`` changes nothing and says what would go.
+        """
+        return self._call(_gc(keep, older_than, dry_run))
 
-    def label(self, *args: str) -> Any:
-        """``label ARGS``."""
-        return self.run_json("label", *args)
+    def delete(self, *generations: int, force: bool = False) -> t.DeleteResult:
+        """``delete``: deletes generations (never the current one: that raises
+        :class:`~cosmo_bundle.errors.BadInputError`); ``force=True`` deletes pinned ones
+        too. Their bundles stay in the store until :meth:`gc`."""
+        return self._call(_delete(generations, force))
+
+    def pin(self, generation: int) -> t.PinResult:
+        """``pin``: garbage collection keeps the generation."""
+        return self._call(_pin("pin", generation))
+
+    def unpin(self, generation: int) -> t.PinResult:
+        """``unpin``: undoes :meth:`pin`."""
+        return self._call(_pin("unpin", generation))
+
+    def label(self, generation: int, text: str | None) -> t.LabelResult:
+        """``label``: sets the generation's note (one line, at most 200 characters);
+        ``""`` or None clears it."""
+        return self._call(_label(generation, text))
+
+    def activate(self, *, restart: bool = True) -> t.ActivateResult:
+        """``activate``: runs the ``restart`` setting and checks the current generation's
+        health (``restart=False``: checks the server as it runs now).
+
+        An unhealthy server raises :class:`~cosmo_bundle.errors.ActivationFailedError`,
+        whose ``report`` holds every attempt.
+        """
+        return self._call(_activate(restart))
 
 
 class AsyncClient(_Base):
@@ -478,30 +584,44 @@ class AsyncClient(_Base):
         """See :meth:`Client.config_unset`."""
         return await self._call(_config_unset(key))
 
-    async def status(self, *args: str) -> Any:
-        """``status ARGS``."""
-        return await self.run_json("status", *args)
+    async def status(self) -> t.Status:
+        """See :meth:`Client.status`."""
+        return await self._call(_status())
 
-    async def gc(self, *args: str) -> Any:
-        """``gc ARGS``."""
-        return await self.run_json("gc", *args)
+    async def diff(self, a: int | None = None, b: int | None = None) -> t.Diff:
+        """See :meth:`Client.diff`."""
+        return await self._call(_diff(a, b))
 
-    async def diff(self, *args: str) -> Any:
-        """``diff ARGS``."""
-        return await self.run_json("diff", *args)
+    async def verify(self, *generations: int, all: bool = False) -> t.VerifyReport:
+        """See :meth:`Client.verify`."""
+        return await self._call(_verify(generations, all))
 
-    async def verify(self, *args: str) -> Any:
-        """``verify ARGS``."""
-        return await self.run_json("verify", *args)
+    async def gc(
+        self,
+        *,
+        keep: int | None = None,
+        older_than: str | timedelta | None = None,
+        dry_run: bool = False,
+    ) -> t.GcResult:
+        """See :meth:`Client.gc`."""
+        return await self._call(_gc(keep, older_than, dry_run))
 
-    async def delete(self, *args: str) -> Any:
-        """``delete ARGS``."""
-        return await self.run_json("delete", *args)
+    async def delete(self, *generations: int, force: bool = False) -> t.DeleteResult:
+        """See :meth:`Client.delete`."""
+        return await self._call(_delete(generations, force))
 
-    async def pin(self, *args: str) -> Any:
-        """``pin ARGS``."""
-        return await self.run_json("pin", *args)
+    async def pin(self, generation: int) -> t.PinResult:
+        """See :meth:`Client.pin`."""
+        return await self._call(_pin("pin", generation))
 
-    async def label(self, *args: str) -> Any:
-        """``label ARGS``."""
-        return await self.run_json("label", *args)
+    async def unpin(self, generation: int) -> t.PinResult:
+        """See :meth:`Client.unpin`."""
+        return await self._call(_pin("unpin", generation))
+
+    async def label(self, generation: int, text: str | None) -> t.LabelResult:
+        """See :meth:`Client.label`."""
+        return await self._call(_label(generation, text))
+
+    async def activate(self, *, restart: bool = True) -> t.ActivateResult:
+        """See :meth:`Client.activate`."""
+        return await self._call(_activate(restart))

@@ -9,10 +9,18 @@ of its exit code).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from .types import PluginFailure, PluginRecord
+from .types import (
+    ActivationReport,
+    OutputShapeError,
+    PluginFailure,
+    PluginRecord,
+    VerifyReport,
+)
+
+_R = TypeVar("_R")
 
 # The documented exit codes (README.md, "Exit codes").
 EXIT_INTERNAL = 1
@@ -163,17 +171,45 @@ class DamagedError(InternalError):
 
 class ActivationFailedError(CosmoBundleError):
     """The server did not come back healthy after ``current`` moved: ``current`` went back
-    to the previous generation (exit 9, kind ``activation_failed``); ``details`` holds
-    every attempt."""
+    to the previous generation (exit 9, kind ``activation_failed``).
+
+    ``report`` is every attempt (the error's ``activation``), when the binary reports it.
+    """
 
     default_kind = "activation_failed"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.report: ActivationReport | None = _parsed(
+            self.details.get("activation"), ActivationReport.from_json
+        )
 
 
 class VerifyFailedError(CosmoBundleError):
     """A bundle differs from its file record (exit 8, kind ``verify_failed``: ``verify``,
-    or ``start`` refusing it); ``details`` holds the report."""
+    or ``start`` refusing it).
+
+    ``report`` is what ``verify`` found (the error's ``verify``: every bundle checked and
+    each changed path), when the binary reports it.
+    """
 
     default_kind = "verify_failed"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.report: VerifyReport | None = _parsed(
+            self.details.get("verify"), VerifyReport.from_json
+        )
+
+
+def _parsed(value: object, parse: Callable[[object], _R]) -> _R | None:
+    """``value`` parsed, or None when absent or of another shape (``details`` keeps it)."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return parse(value)
+    except OutputShapeError:
+        return None
 
 
 class BinaryNotFoundError(CosmoBundleError):
