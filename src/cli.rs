@@ -258,7 +258,8 @@ pub struct AddArgs {
 
 #[derive(Debug, Args)]
 pub struct GcArgs {
-    /// Keep the newest N generations (besides the current and pinned ones).
+    /// Keep the newest N generations (the current one among them if it is one of the
+    /// newest; current and pinned generations are kept in any case).
     #[arg(long, value_name = "N")]
     pub keep: Option<u32>,
     /// Keep generations younger than DURATION (`30d`, `12h`, `2w`, `90m`, `45s`; `0d`: none).
