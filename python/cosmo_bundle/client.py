@@ -93,17 +93,27 @@ def _remove(plugin: str) -> _Call[t.PluginRecord]:
     return _Call(("plugin", "remove", "--", plugin), t.PluginRecord.from_json)
 
 
-def _build(switch: bool) -> _Call[t.BuildResult]:
-    args = ("build",) if switch else ("build", "--no-switch")
-    return _Call(args, t.BuildResult.from_json)
+def _activation(activate: bool | None) -> tuple[str, ...]:
+    if activate is None:
+        return ()
+    return ("--activate",) if activate else ("--no-activate",)
 
 
-def _switch(generation: int) -> _Call[t.Activation]:
-    return _Call(("switch", "--", str(int(generation))), t.Activation.from_json)
+def _build(switch: bool, activate: bool | None, label: str | None) -> _Call[t.BuildResult]:
+    args: tuple[str, ...] = ("build",) if switch else ("build", "--no-switch")
+    if label is not None:
+        args = (*args, f"--label={label}")
+    return _Call((*args, *_activation(activate)), t.BuildResult.from_json)
 
 
-def _rollback() -> _Call[t.Activation]:
-    return _Call(("rollback",), t.Activation.from_json)
+def _switch(generation: int, activate: bool | None) -> _Call[t.Activation]:
+    if isinstance(generation, bool) or not isinstance(generation, int):
+        raise TypeError(f"generation must be an int, not {type(generation).__name__}")
+    return _Call(("switch", *_activation(activate), "--", str(generation)), t.Activation.from_json)
+
+
+def _rollback(activate: bool | None) -> _Call[t.Activation]:
+    return _Call(("rollback", *_activation(activate)), t.Activation.from_json)
 
 
 def _generations() -> _Call[list[t.Generation]]:
@@ -370,17 +380,25 @@ class Client(_Base):
         return self._call(_remove(plugin))
 
     # Bundles and generations.
-    def build(self, *, switch: bool = True) -> t.BuildResult:
-        """``build``: builds the wanted plugin set; makes it current unless ``switch=False``."""
-        return self._call(_build(switch))
+    def build(
+        self, *, switch: bool = True, activate: bool | None = None, label: str | None = None
+    ) -> t.BuildResult:
+        """``build``: builds the wanted plugin set; makes it current unless ``switch=False``.
 
-    def switch(self, generation: int) -> t.Activation:
-        """``switch``: makes generation ``generation`` current."""
-        return self._call(_switch(generation))
+        ``activate``: ``None`` lets the ``restart`` setting decide, ``True`` is
+        ``--activate``, ``False`` is ``--no-activate`` (what a server building from one of
+        its own routes wants: a restart would stop the command with the server).
+        ``label``: a note on the new generation.
+        """
+        return self._call(_build(switch, activate, label))
 
-    def rollback(self) -> t.Activation:
+    def switch(self, generation: int, *, activate: bool | None = None) -> t.Activation:
+        """``switch``: makes generation ``generation`` current (``activate`` as for build)."""
+        return self._call(_switch(generation, activate))
+
+    def rollback(self, *, activate: bool | None = None) -> t.Activation:
         """``rollback``: makes the generation before the current one current."""
-        return self._call(_rollback())
+        return self._call(_rollback(activate))
 
     def generations(self) -> builtins.list[t.Generation]:
         """``generations``: every generation, oldest first."""
@@ -544,17 +562,19 @@ class AsyncClient(_Base):
         """See :meth:`Client.remove`."""
         return await self._call(_remove(plugin))
 
-    async def build(self, *, switch: bool = True) -> t.BuildResult:
+    async def build(
+        self, *, switch: bool = True, activate: bool | None = None, label: str | None = None
+    ) -> t.BuildResult:
         """See :meth:`Client.build`."""
-        return await self._call(_build(switch))
+        return await self._call(_build(switch, activate, label))
 
-    async def switch(self, generation: int) -> t.Activation:
+    async def switch(self, generation: int, *, activate: bool | None = None) -> t.Activation:
         """See :meth:`Client.switch`."""
-        return await self._call(_switch(generation))
+        return await self._call(_switch(generation, activate))
 
-    async def rollback(self) -> t.Activation:
+    async def rollback(self, *, activate: bool | None = None) -> t.Activation:
         """See :meth:`Client.rollback`."""
-        return await self._call(_rollback())
+        return await self._call(_rollback(activate))
 
     async def generations(self) -> builtins.list[t.Generation]:
         """See :meth:`Client.generations`."""

@@ -345,6 +345,11 @@ class BundlePlugin:
         return out
 
 
+def _activation_report(obj: Mapping[str, Any]) -> ActivationReport | None:
+    value = obj.get("activation")
+    return None if value is None else ActivationReport.from_json(value)
+
+
 def _plugins(obj: Mapping[str, Any]) -> list[BundlePlugin]:
     return [BundlePlugin.from_json(p) for p in _list(obj, "plugins")]
 
@@ -365,6 +370,10 @@ class BuildResult:
     #: Whether the plugin rows could not follow ``current`` yet (the next command catches
     #: them up; ``current`` has moved all the same).
     rows_pending: bool = False
+    #: The new generation's label (``build --label``).
+    label: str | None = None
+    #: The restart and health check after ``current`` moved; None when not activated.
+    activation: ActivationReport | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -378,9 +387,21 @@ class BuildResult:
             path=Path(_str(obj, "path")),
             plugins=_plugins(obj),
             rows_pending=_opt_bool(obj, "rows_pending"),
+            label=_opt_str(obj, "label"),
+            activation=_activation_report(obj),
             extra=_extra(
                 obj,
-                ("hash", "generation", "reused", "switched", "path", "plugins", "rows_pending"),
+                (
+                    "hash",
+                    "generation",
+                    "reused",
+                    "switched",
+                    "path",
+                    "plugins",
+                    "rows_pending",
+                    "label",
+                    "activation",
+                ),
             ),
         )
 
@@ -444,6 +465,10 @@ class Activation:
     plugins: list[BundlePlugin]
     #: Whether the plugin rows could not follow ``current`` yet (see :class:`BuildResult`).
     rows_pending: bool = False
+    #: The label of the generation now current.
+    label: str | None = None
+    #: The restart and health check after ``current`` moved; None when not activated.
+    activation: ActivationReport | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -456,7 +481,21 @@ class Activation:
             path=Path(_str(obj, "path")),
             plugins=_plugins(obj),
             rows_pending=_opt_bool(obj, "rows_pending"),
-            extra=_extra(obj, ("current", "previous", "hash", "path", "plugins", "rows_pending")),
+            label=_opt_str(obj, "label"),
+            activation=_activation_report(obj),
+            extra=_extra(
+                obj,
+                (
+                    "current",
+                    "previous",
+                    "hash",
+                    "path",
+                    "plugins",
+                    "rows_pending",
+                    "label",
+                    "activation",
+                ),
+            ),
         )
 
 

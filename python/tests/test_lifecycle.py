@@ -358,6 +358,36 @@ def test_activate_restarts_and_checks(
     assert checked.activation.attempts[0].restart is None
 
 
+def test_build_switch_and_rollback_can_skip_activation(
+    client: Client, health_server: HealthServer, tmp_path: Path
+) -> None:
+    restarts = tmp_path / "restarts"
+    client.config_set(
+        "restart", sys.executable, "-c", f"open({str(restarts)!r}, 'a').write('x')"
+    )
+    client.config_set("health-url", health_server.url)
+    client.config_set("health-timeout", "5")
+    client.add("zigbee-switch", version="1.0.0")
+    first = client.build(activate=False, label="from a route")
+    assert first.activation is None and not restarts.exists()
+    client.add("garage-door", version="1.0.0")
+    second = client.build(activate=False)
+    assert second.generation == 2 and not restarts.exists()
+    back = client.rollback(activate=False)
+    assert back.current == 1 and back.activation is None and not restarts.exists()
+    again = client.switch(2, activate=False)
+    assert again.current == 2 and not restarts.exists()
+    [one, _] = client.generations()
+    assert one.label == "from a route"
+    # activate=True asks for it: the stand-in server answers with generation 1's plugin.
+    health_server.active = [{"distribution": "zigbee-switch", "version": "1.0.0", "mounted": True}]
+    activated = client.rollback(activate=True)
+    assert activated.activation is not None and activated.activation.confirmed
+    assert restarts.read_text() == "x"
+    with pytest.raises(TypeError):
+        client.switch(True)
+
+
 def test_a_failed_activation_carries_its_report(
     client: Client, health_server: HealthServer
 ) -> None:
