@@ -46,6 +46,32 @@ pub struct Entry {
     pub target: Option<PathBuf>,
     /// Hard links to the inode (files).
     pub nlink: u64,
+    /// What the entry looked like when it was read (see [`unchanged`]).
+    pub stamp: Stamp,
+}
+
+/// What changes when an entry is written, replaced, renamed or has its mode changed, and,
+/// for a directory, when an entry is added to or removed from it: inode, size, mode and
+/// the modification and change times (nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    ino: u64,
+    size: u64,
+    mode: u32,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            ino: meta.ino(),
+            size: meta.size(),
+            mode: meta.mode(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 /// Whether a walk also seals what it reads.
@@ -58,9 +84,9 @@ pub enum Walk {
 }
 
 /// Clears the group and other write bits of every file and directory under `root`
-/// (symlinks are left as they are, never followed), then syncs each file, and each
-/// directory after its entries, `root` last. Work is spread over the machine's cores.
-/// Returns every entry, each file's contents hashed while it is open for its sync.
+/// (symlinks are left as they are, never followed), then syncs every file and directory
+/// (all are durable when it returns). Work is spread over the machine's cores. Returns
+/// every entry, each file's contents hashed while it is open for its sync.
 pub fn seal(root: &Path) -> Result<Vec<Entry>> {
     walk(root, Walk::Seal)
 }
@@ -69,7 +95,6 @@ pub fn seal(root: &Path) -> Result<Vec<Entry>> {
 /// BLAKE3, read in parallel; with [`Walk::Seal`], sealed as [`seal`] says.
 pub fn walk(root: &Path, how: Walk) -> Result<Vec<Entry>> {
     let mut entries: Vec<Entry> = Vec::new();
-    let mut dirs: Vec<PathBuf> = Vec::new();
     for item in walkdir::WalkDir::new(root)
         .follow_links(false)
         .contents_first(true)
@@ -87,7 +112,7 @@ pub fn walk(root: &Path, how: Walk) -> Result<Vec<Entry>> {
             .strip_prefix(root)
             .unwrap_or(item.path())
             .to_path_buf();
-        let meta = item
+        let mut meta = item
             .metadata()
             .map_err(|e| crate::fs::with_path(e.into(), item.path()))?;
         let mut mode = meta.permissions().mode() & 0o7777;
@@ -101,15 +126,14 @@ pub fn walk(root: &Path, how: Walk) -> Result<Vec<Entry>> {
                 digest: None,
                 target: Some(target),
                 nlink: meta.nlink(),
+                stamp: Stamp::of(&meta),
             });
             continue;
         }
         if how == Walk::Seal && mode & 0o022 != 0 {
             mode &= !0o022;
             fs_err::set_permissions(item.path(), std::fs::Permissions::from_mode(mode))?;
-        }
-        if kind == Kind::Dir {
-            dirs.push(item.path().to_path_buf());
+            meta = fs_err::symlink_metadata(item.path())?;
         }
         entries.push(Entry {
             path: rel,
@@ -119,21 +143,40 @@ pub fn walk(root: &Path, how: Walk) -> Result<Vec<Entry>> {
             digest: None,
             target: None,
             nlink: meta.nlink(),
+            stamp: Stamp::of(&meta),
         });
     }
-    let files: Vec<usize> = (0..entries.len())
-        .filter(|i| entries[*i].kind == Kind::File)
+    // Files are read (and synced when sealing); directories synced when sealing. Every
+    // sync is done before this returns, so their order does not matter.
+    let work: Vec<usize> = (0..entries.len())
+        .filter(|i| match entries[*i].kind {
+            Kind::File => true,
+            Kind::Dir => how == Walk::Seal,
+            Kind::Symlink => false,
+        })
         .collect();
-    let digests = parallel(&files, |i| read_file(&root.join(&entries[*i].path), how))?;
-    for (i, digest) in files.into_iter().zip(digests) {
-        entries[i].digest = Some(digest);
-    }
-    if how == Walk::Seal {
-        // Directories after their contents (the walk lists them contents first).
-        dirs.iter().try_for_each(|d| sync(d))?;
+    let digests = parallel(&work, |i| {
+        let path = root.join(&entries[*i].path);
+        match entries[*i].kind {
+            Kind::File => read_file(&path, how).map(Some),
+            _ => sync(&path).map(|()| None),
+        }
+    })?;
+    for (i, digest) in work.into_iter().zip(digests) {
+        entries[i].digest = digest;
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
+}
+
+/// Whether every entry of a walk of `root` is still as the walk saw it: same stamp (one
+/// `lstat` each; a directory's stamp changes when an entry is added to or removed from
+/// it, so nothing was added either).
+pub fn unchanged(root: &Path, entries: &[Entry]) -> Result<bool> {
+    let same = parallel(entries, |e| {
+        Ok(fs_err::symlink_metadata(root.join(&e.path)).is_ok_and(|m| Stamp::of(&m) == e.stamp))
+    })?;
+    Ok(same.into_iter().all(|s| s))
 }
 
 /// Runs `work` on every item, spread over the machine's cores (at most 8 threads), and

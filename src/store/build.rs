@@ -110,46 +110,59 @@ impl Store {
             committed: false,
         };
 
-        cfs::write_atomic(
-            &dir.join("pyproject.toml"),
-            spec.server.bundle_pyproject(&spec.plugins).as_bytes(),
+        // Files of the bundle are written plainly: the seal walk syncs every one of them
+        // before the bundle is registered, and an unregistered bundle is never used.
+        fs::write(
+            dir.join("pyproject.toml"),
+            spec.server.bundle_pyproject(&spec.plugins),
         )?;
         match &spec.snapshot {
             Some(digest) => super::snapshot::link(self.root(), spec.server, digest, &dir)?,
             None => spec.server.link_sources(&dir)?,
         }
+        if let Some(warning) = super::share::cache_warning(self.root()) {
+            reporter.warn(&warning);
+        }
         match checked_lock {
             Some(lock) => {
                 reporter.step("using the lock of the plugin set's conflict check");
-                cfs::write_atomic(&dir.join("uv.lock"), &fs::read(lock)?)?;
+                fs::copy(lock, dir.join("uv.lock"))?;
+                crate::fault::point("after-uv-lock");
+                reporter.step("installing into the bundle's .venv with uv sync");
+                uv.sync(&dir, &spec.uv_options, reporter)?;
             }
             None => {
                 write_seed_lock(spec, &dir)?;
                 reporter.step(&format!(
-                    "resolving {} plugin(s) with uv lock",
+                    "resolving {} plugin(s) and installing into the bundle's .venv with uv sync",
                     spec.plugins.len()
                 ));
-                uv.lock(&dir, &spec.uv_options, reporter)?;
+                uv.lock_and_sync(&dir, &spec.uv_options, reporter)?;
+                crate::fault::point("after-uv-lock");
             }
         }
-        crate::fault::point("after-uv-lock");
-        if let Some(warning) = super::share::cache_warning(self.root()) {
-            reporter.warn(&warning);
-        }
-        reporter.step("installing into the bundle's .venv with uv sync");
-        uv.venv_relocatable(&dir, &spec.uv_options, reporter)?;
-        uv.sync(&dir, &spec.uv_options, reporter)?;
         crate::fault::point("after-uv-sync");
         let site = site_packages(&dir)?;
+        super::venv::make_bundle_independent(&dir, &site)?;
         write_pth(&dir, &site)?;
         let (python, uv_version) = venv_python(&dir)?;
         let mut plugins = resolved_plugins(&dir, &spec.plugins)?;
-        let failures = super::plugin_checks::check_all(&dir, &site, &mut plugins, reporter);
+        // The bundle is compressed, sealed, synced and hashed while the plugins are imported
+        // (two processes, and the import writes nothing); plugin code that wrote into the
+        // bundle meanwhile is caught by the stamps, and the walk is done again.
+        let (failures, sealed) =
+            super::plugin_checks::check_all(&dir, &site, &mut plugins, reporter, || {
+                // Read above; kept compressed (a bundle's own largest file).
+                crate::uv::lock_file::compress(&dir.join("uv.lock"))?;
+                cfs::tree::seal(&dir)
+            });
         if !failures.is_empty() {
             return Err(Error::PluginCheck { failures });
         }
-        // Read above; kept compressed (a bundle's own largest file).
-        crate::uv::lock_file::compress(&dir.join("uv.lock"))?;
+        let mut entries = sealed?;
+        if !cfs::tree::unchanged(&dir, &entries)? {
+            entries = cfs::tree::seal(&dir)?;
+        }
 
         let mut manifest = BundleManifest {
             format: FORMAT,
@@ -166,19 +179,23 @@ impl Store {
             other: Default::default(),
         };
         crate::fault::point("before-register");
-        reporter.step("sharing files with the other bundles, sealing and recording the bundle");
-        let entries = cfs::tree::seal(&dir)?;
+        reporter.step("sharing files with the other bundles and recording the bundle");
         let site_rel = site.strip_prefix(&dir).unwrap_or(&site).to_path_buf();
-        let recorded = super::share::optimise(self.root(), &dir, &site_rel, entries)?;
-        let record_text = super::record::render(&recorded);
-        cfs::write_atomic(
-            &dir.join(super::record::RECORD_FILE),
-            record_text.as_bytes(),
-        )?;
+        let shared = super::share::optimise(self.root(), &dir, &site_rel, entries)?;
+        let record_text = super::record::render(&shared.record);
+        let record_path = dir.join(super::record::RECORD_FILE);
+        fs::write(&record_path, record_text.as_bytes())?;
+        // Everything sharing changed, the record, and the store's entry of the bundle, made
+        // durable at once.
+        let mut unsynced = shared.unsynced;
+        unsynced.push(record_path);
+        unsynced.push(dir.clone());
+        unsynced.push(self.root().to_path_buf());
+        super::share::sync_all(&unsynced)?;
         manifest.record = Some(RecordRef {
             file: super::record::RECORD_FILE.to_string(),
             blake3: blake3::hash(record_text.as_bytes()).to_hex().to_string(),
-            entries: recorded.len(),
+            entries: shared.record.len(),
         });
         crate::fault::point("before-bundle-json");
         let json = manifest.render_with_digest();
@@ -193,7 +210,7 @@ impl Store {
 /// seeds uv's preferences, so the bundle keeps the server's own pins where it can.
 pub fn write_seed_lock(spec: &BundleSpec, project: &Path) -> Result<()> {
     if let Some(lock) = &spec.server.uv_lock {
-        cfs::write_atomic(&project.join("uv.lock"), lock.as_bytes())?;
+        fs::write(project.join("uv.lock"), lock.as_bytes())?;
     }
     Ok(())
 }
@@ -239,10 +256,8 @@ fn venv_python(bundle: &Path) -> Result<(PythonInfo, String)> {
 /// Writes the `.pth` that puts `<bundle>/src` (the linked server sources) on the path.
 fn write_pth(bundle: &Path, site: &Path) -> Result<()> {
     let src = bundle.join("src");
-    cfs::write_atomic(
-        &site.join(PTH_FILE),
-        format!("{}\n", src.display()).as_bytes(),
-    )
+    fs::write(site.join(PTH_FILE), format!("{}\n", src.display()))?;
+    Ok(())
 }
 
 /// The plugin entries of the manifest, with what uv.lock pinned for each.

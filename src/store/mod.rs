@@ -16,6 +16,7 @@ pub mod server;
 pub mod share;
 pub mod snapshot;
 pub mod stale;
+pub mod venv;
 pub mod verify;
 
 use crate::error::{Error, Result};

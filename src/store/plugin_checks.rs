@@ -26,16 +26,20 @@ const SERVER_PACKAGE: &str = "cosmoserver";
 /// Modules that Python imports at every start-up when it finds them on the path.
 const STARTUP_MODULES: &[&str] = &["sitecustomize", "usercustomize"];
 
-/// Checks every plugin, filling in `manifest`; returns every failure (not only the first).
+/// Checks every plugin, filling in `manifest`; returns every failure (not only the first),
+/// and what `meanwhile` returned.
 ///
 /// The files of a plugin refused for what it installs are removed from the bundle (which
 /// will not be registered), so that they cannot disturb the import checks of the others.
-pub fn check_all(
+/// Then `meanwhile` runs on a thread of its own while the plugins are imported (the
+/// import worker writes nothing; plugin code might, which `meanwhile`'s caller checks).
+pub fn check_all<T: Send>(
     bundle: &Path,
     site: &Path,
     plugins: &mut [BundlePlugin],
     reporter: &dyn Reporter,
-) -> Vec<PluginFailure> {
+    meanwhile: impl FnOnce() -> T + Send,
+) -> (Vec<PluginFailure>, T) {
     let mut reasons: Vec<Option<String>> = vec![None; plugins.len()];
     let mut manifests: Vec<Option<CosmoManifest>> = vec![None; plugins.len()];
     let mut jobs = Vec::new();
@@ -64,17 +68,27 @@ pub fn check_all(
             }
         }
     }
-    if !jobs.is_empty() {
+    let (results, other) = if jobs.is_empty() {
+        (Vec::new(), meanwhile())
+    } else {
         let workers = Workers {
             python: bundle.join(".venv/bin/python"),
             cwd: bundle.to_path_buf(),
             site: site.to_string_lossy().into_owned(),
             timeout: import_timeout().unwrap_or(Duration::from_secs(DEFAULT_IMPORT_TIMEOUT_SECS)),
         };
-        for (k, result) in workers.check(&jobs, reporter).into_iter().enumerate() {
-            if let Err(reason) = result {
-                reasons[job_plugin[k]] = Some(reason);
-            }
+        std::thread::scope(|scope| {
+            let other = scope.spawn(meanwhile);
+            let results = workers.check(&jobs, reporter);
+            let other = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (results, other)
+        })
+    };
+    for (k, result) in results.into_iter().enumerate() {
+        if let Err(reason) = result {
+            reasons[job_plugin[k]] = Some(reason);
         }
     }
     let mut failures = Vec::new();
@@ -87,7 +101,7 @@ pub fn check_all(
             None => plugin.manifest = manifests[i].take(),
         }
     }
-    failures
+    (failures, other)
 }
 
 /// Why a plugin is refused before anything of it runs, and which top-level entries of

@@ -37,8 +37,25 @@ pub fn link_digest(mode: u32, contents: &blake3::Hash) -> String {
     blake3::hash(text.as_bytes()).to_hex()[..32].to_string()
 }
 
+/// What [`optimise`] did: the bundle's file record, and the files and directories it
+/// created or changed, to be synced (with [`sync_all`]) before the bundle is registered.
+#[derive(Debug)]
+pub struct Shared {
+    pub record: Vec<Recorded>,
+    pub unsynced: Vec<PathBuf>,
+}
+
+/// Syncs `paths` (files and directories), spread over the machine's cores.
+pub fn sync_all(paths: &[PathBuf]) -> Result<()> {
+    crate::fs::tree::parallel(paths, |p| {
+        fs::File::open(p)?.sync_all()?;
+        Ok(())
+    })
+    .map(drop)
+}
+
 /// Moves the bundle's shared parts out and links them back in; returns the bundle's file
-/// record. `entries` is the sealed walk of `bundle` (a directory of `store`); `site` is
+/// record and what must be synced before the bundle is registered. `entries` is the sealed walk of `bundle` (a directory of `store`); `site` is
 /// site-packages relative to the bundle. Each top-level directory of site-packages and
 /// the `src` directory become a relative link into `store/.trees` (an identical tree there
 /// is used, ours removed), unless the tree holds a symlink (only `src`, linked at the same
@@ -46,12 +63,7 @@ pub fn link_digest(mode: u32, contents: &blake3::Hash) -> String {
 /// packages' files) is hard-linked to `store/.links`. Call with the lock held, before the
 /// bundle is registered: a kill leaves an unregistered bundle and unreferenced shared
 /// entries, which the next build or `gc` removes.
-pub fn optimise(
-    store: &Path,
-    bundle: &Path,
-    site: &Path,
-    entries: Vec<Entry>,
-) -> Result<Vec<Recorded>> {
+pub fn optimise(store: &Path, bundle: &Path, site: &Path, entries: Vec<Entry>) -> Result<Shared> {
     let trees = store.join(TREES);
     let links = store.join(LINKS);
     fs::create_dir_all(&trees)?;
@@ -64,7 +76,7 @@ pub fn optimise(
         .collect();
     let mut record: Vec<Recorded> = Vec::with_capacity(entries.len());
     let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut listings: Vec<PathBuf> = Vec::new();
+    let mut unsynced: Vec<PathBuf> = Vec::new();
     let mut i = 0;
     while i < entries.len() {
         let entry = &entries[i];
@@ -104,7 +116,7 @@ pub fn optimise(
             // longer hashes to its name, and is never trusted.
             let path = trees.join(format!("{digest}{TREE_RECORD}"));
             fs::write(&path, listing.as_bytes())?;
-            listings.push(path);
+            unsynced.push(path);
             fs::rename(&here, &shared)?;
             crate::fault::point("share-after-tree-move");
         }
@@ -127,16 +139,10 @@ pub fn optimise(
         });
         i = end;
     }
-    crate::fs::tree::parallel(&listings, |p| {
-        fs::File::open(p)?.sync_all()?;
-        Ok(())
-    })?;
-    crate::fs::atomic::sync_dir(&trees)?;
-    crate::fs::atomic::sync_dir(&links)?;
-    touched
-        .iter()
-        .try_for_each(|d| crate::fs::atomic::sync_dir(d))?;
-    Ok(record)
+    unsynced.push(trees);
+    unsynced.push(links);
+    unsynced.extend(touched);
+    Ok(Shared { record, unsynced })
 }
 
 fn parent_of(path: &Path) -> PathBuf {
@@ -221,6 +227,18 @@ mod tests {
 
     fn sealed(dir: &Path) -> Vec<Entry> {
         crate::fs::tree::seal(dir).unwrap()
+    }
+
+    /// Shares `bundle` and syncs what that changed, as a build does.
+    fn optimise(
+        store: &Path,
+        bundle: &Path,
+        site: &Path,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Recorded>> {
+        let shared = super::optimise(store, bundle, site, entries)?;
+        sync_all(&shared.unsynced)?;
+        Ok(shared.record)
     }
 
     /// A bundle-like tree: one package and one script, uv's cache simulated by a second

@@ -54,30 +54,22 @@ impl Uv {
         )
     }
 
-    /// `uv venv --relocatable` at `<project>/.venv` for the Python of `options` (its
-    /// `--python`, if any): scripts and activate scripts then name no absolute path, so they
-    /// are the same in every bundle and can be shared.
-    pub fn venv_relocatable(
+    /// `uv sync --no-install-project` in `project`: resolves (writing `uv.lock`, as `uv lock`
+    /// does) and installs in one uv process. A resolution failure becomes
+    /// [`Error::Conflict`], as for [`Uv::lock`].
+    pub fn lock_and_sync(
         &self,
         project: &Path,
         options: &[String],
         reporter: &dyn Reporter,
     ) -> Result<()> {
-        let mut args: Vec<OsString> = vec![
-            "venv".into(),
-            "--project".into(),
-            project.into(),
-            "--color".into(),
-            "never".into(),
-            "--no-progress".into(),
-            "--relocatable".into(),
-            "--quiet".into(),
-        ];
-        for pair in options.windows(2).filter(|w| w[0] == "--python") {
-            args.extend(pair.iter().map(OsString::from));
-        }
-        args.push(project.join(".venv").into());
-        self.run(&args, reporter).map(drop)
+        self.project_command(
+            "sync",
+            project,
+            options,
+            &["--no-install-project"],
+            reporter,
+        )
     }
 
     fn project_command(

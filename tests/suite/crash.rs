@@ -125,12 +125,13 @@ fn check_after_kill(env: &Env, before: &(Option<PathBuf>, Vec<(PathBuf, String)>
 }
 
 #[test]
-fn killed_during_uv_lock() {
+fn killed_while_uv_resolves() {
     let env = prepared();
-    // Without the conflict check's lock, the build resolves the set itself.
+    // Without the conflict check's lock, the build resolves the set itself, in the
+    // `uv sync` that installs it.
     std::fs::remove_dir_all(env.dir().join("resolved")).unwrap();
     let before = registered_state(&env);
-    kill_during_uv(&env, "lock");
+    kill_during_uv(&env, "sync");
     assert_eq!(env.current_target().unwrap(), Path::new("generations/1"));
     check_after_kill(&env, &before);
 }

@@ -383,3 +383,80 @@ fn the_warning_about_a_cache_on_another_file_system_names_both() {
     let out = same.run(&["build"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("different file systems"));
 }
+
+/// The names and bytes of the activation scripts in `bin` (`activate*`, `deactivate*`).
+fn activation_scripts(bin: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(bin)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("activate") || n.starts_with("deactivate"))
+        .map(|n| (n.clone(), std::fs::read(bin.join(&n)).unwrap()))
+        .collect()
+}
+
+#[test]
+fn activation_scripts_are_a_relocatable_venvs_and_bash_activate_works_through_current() {
+    let env = Env::new();
+    env.ok(&["plugin", "add", "zigbee-switch", "--version", "1.0.0"]);
+    env.ok(&["build"]);
+    let bundle = bundle_of(&env, 1);
+    // The same scripts, byte for byte, as `uv venv --relocatable` writes (the prompt is the
+    // bundle project's name).
+    let reference = tempfile::tempdir().unwrap();
+    let venv = reference.path().join("v");
+    let out = std::process::Command::new("uv")
+        .args(["venv", "--quiet", "--relocatable", "--offline"])
+        .args(["--prompt", "cosmo-server-bundled", "--python"])
+        .arg(bundle.join(".venv/bin/python"))
+        .arg(&venv)
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let ours = activation_scripts(&bundle.join(".venv/bin"));
+    assert!(ours.contains_key("activate") && ours.len() > 4, "{ours:?}");
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        activation_scripts(&venv.join("bin"))
+            .keys()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(ours, activation_scripts(&venv.join("bin")));
+    let cfg = std::fs::read_to_string(bundle.join(".venv/pyvenv.cfg")).unwrap();
+    assert!(cfg.contains("relocatable = true\n"), "{cfg}");
+
+    // An operator sources `current`'s activate in bash: the bundle's venv comes first on
+    // PATH, and `deactivate` undoes it. (bash runs here, in the test, never in product code.)
+    let script = r#"set -eu
+PATH=/usr/bin:/bin
+source "$1/current/.venv/bin/activate"
+printf '%s\n' "$VIRTUAL_ENV"
+command -v python
+python -c 'import sys, zigbee_switch; print(sys.prefix)'
+deactivate
+printf '%s\n' "${VIRTUAL_ENV:-none}" "$PATH"
+"#;
+    let out = std::process::Command::new("bash")
+        .args(["-c", script, "bash"])
+        .arg(env.dir())
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let venv_dir = bundle.join(".venv");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            venv_dir.to_str().unwrap(),
+            venv_dir.join("bin/python").to_str().unwrap(),
+            venv_dir.to_str().unwrap(),
+            "none",
+            "/usr/bin:/bin",
+        ],
+        "{text}"
+    );
+}
