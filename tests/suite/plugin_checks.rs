@@ -239,7 +239,7 @@ fn a_plugin_that_poisons_the_import_state_is_named_and_the_others_pass() {
             "import sys\nsys.modules['json'] = None\nclass P:\n    pass\n",
             &[
                 "importing m_drops_json.P changes the import state that the server and every plugin share",
-                "replaced sys.modules['json'] (with None)",
+                "set sys.modules['json'] to None (blocking its import)",
             ],
         ),
         Bad::new(

@@ -1,10 +1,12 @@
 # The import check of cosmo-bundle: imports plugin classes one after another in one process.
 #
 # Run as `python -I -B -u -c <this text>` in a bundle's own interpreter (see worker.rs).
-# stdin: one JSON line {"site": DIR, "dump_after": SECONDS, "jobs": [{"dist": NAME,
-# "module": MODULE, "class": CLASS, "record": PATH_OF_RECORD}, ...]}. Module and class
-# names are data, never code. After that line, stdin stays open; its end means that
-# cosmo-bundle is gone, and the process exits.
+# stdin: the request's length in bytes (decimal) and a newline, then the request: fields
+# separated by NUL bytes, SITE_DIR, DUMP_AFTER_SECONDS, then DIST, MODULE, CLASS,
+# PATH_OF_RECORD for each job (UTF-8; paths hold no NUL). Module and class names are data,
+# never code. After the request, stdin stays open; its end means that cosmo-bundle is
+# gone, and the process exits. (No json, csv or re: importing them would cost about as
+# much as starting the interpreter.)
 # Original stdout: one JSON line per event, nothing else:
 #   {"start": I, "stderr": N}                        before importing job I
 #   {"done": I, "fail": R, "poison": P, "stderr": N}  after it; R and P are null or a reason
@@ -12,25 +14,25 @@
 # The process exits after the last job, or right after a job that poisoned the import state
 # (the state is no longer a clean place to import the next plugin).
 # The plugins' own stdout goes to stderr, their stdin is /dev/null; faulthandler writes a
-# traceback to stderr on a fatal signal, and when a job runs longer than dump_after.
+# traceback to stderr on a fatal signal, and when a job runs longer than dump_after (the
+# timer is armed again when a job starts, unless it was armed less than a twentieth of
+# dump_after before: arming and cancelling it costs a thread each time).
 
 import _thread
 import builtins
-import csv
 import faulthandler
 import importlib
 import importlib._bootstrap
 import importlib._bootstrap_external
 import importlib.machinery
-import json
 import os
 import sys
+import time
 
 MISSING = object()
 
 # What this script uses after plugin code has run, bound now so that a plugin replacing
 # one of them does not change what the check reports.
-_dumps, _loads = json.dumps, json.loads
 _write, _read, _exit, _listdir, _fstat = os.write, os.read, os._exit, os.listdir, os.fstat
 _abspath, _realpath, _relpath, _normpath = (
     os.path.abspath,
@@ -39,10 +41,10 @@ _abspath, _realpath, _relpath, _normpath = (
     os.path.normpath,
 )
 _import_module = importlib.import_module
-_open, _reader = open, csv.reader
+_open, _fsdecode, _monotonic = open, os.fsdecode, time.monotonic
 _isinstance, _getattr, _type, _str, _len, _zip = isinstance, getattr, type, str, len, zip
+_int, _ord, _min = int, ord, min
 _dump_later = faulthandler.dump_traceback_later
-_cancel_dump = faulthandler.cancel_dump_traceback_later
 
 # The namespaces whose entries the import system (and everyone) relies on: an entry a plugin
 # replaces or removes there is a poisoning. Entries it adds are allowed.
@@ -76,24 +78,54 @@ os.close(_null)
 faulthandler.enable(file=2, all_threads=True)
 
 
+def json_value(value):
+    """`value` (None, an int or a str) as JSON."""
+    if value is None:
+        return "null"
+    if _isinstance(value, _int):
+        return "%d" % value
+    out = []
+    for ch in value:
+        o = _ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif o < 0x20:
+            out.append("\\u%04x" % o)
+        elif 0xD800 <= o <= 0xDFFF:
+            out.append("\ufffd")  # a lone surrogate (from surrogateescape) is no JSON
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def emit(event):
     try:
         event["stderr"] = _fstat(2).st_size
     except OSError:
         event["stderr"] = None
-    data = (_dumps(event) + "\n").encode()
+    text = ", ".join('"%s": %s' % (key, json_value(v)) for key, v in event.items())
+    data = ("{" + text + "}\n").encode("utf-8", "replace")
     while data:
         data = data[_write(EVENTS, data) :]
 
 
 def read_request():
-    data = b""
-    while not data.endswith(b"\n"):
+    """The request: (site, dump_after, jobs), each job a dict as import_plugin takes it."""
+    data, size = b"", None
+    while size is None or _len(data) < size:
         chunk = _read(CONTROL, 65536)
         if not chunk:
             _exit(70)
         data += chunk
-    return _loads(data)
+        if size is None and b"\n" in data:
+            head, data = data.split(b"\n", 1)
+            size = _int(head)
+    fields = [_fsdecode(f) for f in data[:size].split(b"\0")]
+    jobs = [
+        {"dist": d, "module": m, "class": c, "record": r}
+        for d, m, c, r in _zip(*[iter(fields[2:])] * 4)
+    ]
+    return fields[0], float(fields[1]), jobs
 
 
 def watch_parent():
@@ -139,6 +171,12 @@ def poisoning(before, site):
             return "removed sys.modules[%r]" % (name,)
         if now is not module:
             return "replaced sys.modules[%r] (with %s)" % (name, text(now, 100))
+    if _len(MODULES) != _len(before["modules"]):
+        for name, now in MODULES.copy().items():
+            if now is None and name not in before["modules"]:
+                # An import blocked for everyone after it (the server has imported much
+                # more than this process, and may import it later).
+                return "set sys.modules[%r] to None (blocking its import)" % (name,)
     for label, ns, saved in before["namespaces"]:
         for name, value in saved.items():
             now = ns.get(name, MISSING)
@@ -169,10 +207,43 @@ def poisoning(before, site):
     return None
 
 
+def first_fields(text):
+    """The first field of each row of CSV `text` (as a wheel's RECORD writes it: a field
+    with a comma, quote or line break is quoted, a quote in it doubled); empty rows are
+    skipped."""
+    fields, i, n = [], 0, _len(text)
+    while i < n:
+        if text[i] == '"':
+            parts, j = [], i + 1
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    parts.append(text[j:])
+                    j = n
+                    break
+                parts.append(text[j:k])
+                if text.startswith('"', k + 1):
+                    parts.append('"')
+                    j = k + 2
+                else:
+                    j = k + 1
+                    break
+            field = "".join(parts)
+        else:
+            ends = [e for e in (text.find(c, i) for c in ",\r\n") if e >= 0]
+            j = _min(ends) if ends else n
+            field = text[i:j]
+        if field or not text.startswith(("\r", "\n"), j):
+            fields.append(field)
+        end = text.find("\n", j)
+        i = n if end < 0 else end + 1
+    return fields
+
+
 def installed_files(record, site):
     """The files a RECORD lists, as normalised paths relative to `site`."""
     with _open(record, newline="", encoding="utf-8") as f:
-        return {_normpath(row[0]) for row in _reader(f) if row}
+        return {_normpath(field) for field in first_fields(f.read())}
 
 
 def owned(path, site, files):
@@ -212,16 +283,18 @@ def import_plugin(job, site):
 
 
 def main():
-    request = read_request()
+    site, dump_after, jobs = read_request()
     _thread.start_new_thread(watch_parent, ())
-    site, dump_after = request["site"], request["dump_after"]
-    for i, job in enumerate(request["jobs"]):
+    armed = None
+    for i, job in enumerate(jobs):
         emit({"start": i})
         before = snapshot(site)
         if dump_after > 0:
-            _dump_later(dump_after, file=2)
+            now = _monotonic()
+            if armed is None or now - armed > dump_after / 20:
+                _dump_later(dump_after, file=2)
+                armed = now
         fail = import_plugin(job, site)
-        _cancel_dump()
         poison = poisoning(before, site)
         emit({"done": i, "fail": fail, "poison": poison})
         if poison is not None:

@@ -9,7 +9,7 @@
 //! makes it fail is searched for by bisection and blamed instead.
 
 use crate::report::Reporter;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -18,14 +18,15 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The worker script; module and class names reach it as JSON on stdin, never as code.
+/// The worker script; module and class names reach it as data on stdin ([`request`]),
+/// never as code.
 const SCRIPT: &str = include_str!("import_check.py");
 
 /// The longest part of a worker's stderr read to explain a crash or a hang.
 const STDERR_TAIL: u64 = 64 * 1024;
 
 /// One plugin class to import.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ImportJob {
     /// Normalised distribution name.
     pub dist: String,
@@ -62,11 +63,19 @@ struct Run {
     not_started: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Request<'a> {
-    site: &'a str,
-    dump_after: f64,
-    jobs: Vec<&'a ImportJob>,
+/// What the worker reads on stdin: the length of the request in bytes and a newline, then
+/// the request, fields separated by NUL bytes: `site`, `dump_after` (seconds), then each
+/// job's dist, module, class and record (none holds a NUL: they are names and paths).
+fn request(site: &str, dump_after: f64, jobs: &[&ImportJob]) -> Vec<u8> {
+    let dump_after = dump_after.to_string();
+    let mut fields: Vec<&str> = vec![site, &dump_after];
+    for job in jobs {
+        fields.extend([&*job.dist, &*job.module, &*job.class, &*job.record]);
+    }
+    let body = fields.join("\0");
+    let mut out = format!("{}\n", body.len()).into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
 }
 
 #[derive(Deserialize)]
@@ -194,13 +203,8 @@ impl Workers {
             results: Vec::new(),
             not_started: Some(reason),
         };
-        let request = Request {
-            site: &self.site,
-            dump_after: self.timeout.as_secs_f64() * 0.9,
-            jobs: order.iter().map(|&j| &jobs[j]).collect(),
-        };
-        let mut line = serde_json::to_vec(&request).expect("the request serialises");
-        line.push(b'\n');
+        let order_jobs: Vec<&ImportJob> = order.iter().map(|&j| &jobs[j]).collect();
+        let line = request(&self.site, self.timeout.as_secs_f64() * 0.9, &order_jobs);
         let stderr = match tempfile::tempfile() {
             Ok(f) => f,
             Err(e) => return not_started(format!("cannot create a temporary file: {e}")),
