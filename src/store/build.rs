@@ -15,7 +15,7 @@ use fs_err as fs;
 use std::path::{Path, PathBuf};
 
 /// The `.pth` file that puts the bundle's `src/` on the venv's path.
-pub const PTH_FILE: &str = "cosmo-bundle.pth";
+pub const PTH_FILE: &str = "00-cosmo-bundle.pth";
 
 /// Everything that decides a bundle, with its hash computed once.
 #[derive(Debug)]
@@ -256,9 +256,19 @@ fn venv_python(bundle: &Path) -> Result<(PythonInfo, String)> {
 /// Writes the `.pth` that puts `<bundle>/src` (the linked server sources) on the path.
 fn write_pth(bundle: &Path, site: &Path) -> Result<()> {
     let src = bundle.join("src");
-    fs::write(site.join(PTH_FILE), format!("{}\n", src.display()))?;
+    fs::write(
+        site.join(PTH_FILE),
+        format!("{NO_BYTECODE_IN_STORE}\n{}\n", src.display()),
+    )?;
     Ok(())
 }
+
+/// The `.pth` line that keeps a Python run from a bundle from writing bytecode into the
+/// store (which would change the bundle): bytecode goes where `PYTHONPYCACHEPREFIX` says
+/// (`start` sets it to `<data-dir>/pycache`), or nowhere. The file's name sorts first, so
+/// it runs before any other `.pth` imports a module from site-packages.
+const NO_BYTECODE_IN_STORE: &str =
+    "import sys; sys.dont_write_bytecode = sys.dont_write_bytecode or not sys.pycache_prefix";
 
 /// The plugin entries of the manifest, with what uv.lock pinned for each.
 fn resolved_plugins(bundle: &Path, plugins: &[Requirement]) -> Result<Vec<BundlePlugin>> {

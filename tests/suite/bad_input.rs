@@ -1475,7 +1475,8 @@ fn a_relative_data_directory_works() {
         .unwrap()
         .unwrap()
         .path();
-    let pth = std::fs::read_to_string(site.join("site-packages/cosmo-bundle.pth")).unwrap();
+    let pth = std::fs::read_to_string(site.join("site-packages/00-cosmo-bundle.pth")).unwrap();
+    let pth = pth.lines().last().unwrap().to_string();
     assert!(Path::new(pth.trim()).is_absolute(), "{pth}");
     assert!(
         pth.trim()

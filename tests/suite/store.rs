@@ -66,15 +66,28 @@ fn bundles_share_package_trees_scripts_and_files_and_python_imports_through_the_
     let cfg = std::fs::read_to_string(one.join(".venv/pyvenv.cfg")).unwrap();
     assert!(cfg.contains("relocatable = true"), "{cfg}");
     assert!(one.join("uv.lock.gz").is_file() && !one.join("uv.lock").exists());
-    // Python imports through the links: modules, metadata, and the server's sources.
-    let out = run_ok(
-        two.join(".venv/bin/python"),
-        &[
+    // Python imports through the links: modules, metadata, and the server's sources. Run
+    // as an operator would, with bytecode writing on: nothing is written into the store.
+    let out = std::process::Command::new(two.join(".venv/bin/python"))
+        .args([
             "-c",
             "import importlib.metadata as m, zigbee_switch, hue_lights, cosmoserver; \
              print(m.version('zigbee-switch'), m.version('hue-lights'), len(m.files('hue-lights')), zigbee_switch.__file__, cosmoserver.__file__)",
-        ],
-        env.dir(),
+        ])
+        .env_remove("PYTHONDONTWRITEBYTECODE")
+        .env_remove("PYTHONPYCACHEPREFIX")
+        .current_dir(env.dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = String::from_utf8(out.stdout).unwrap();
+    let written: Vec<_> = snapshot(&env.dir().join("store"))
+        .into_keys()
+        .filter(|p| p.ends_with("__pycache__"))
+        .collect();
+    assert!(
+        written.is_empty(),
+        "bytecode written into the store: {written:?}"
     );
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(&words[..2], ["1.0.0", "1.0.0"], "{out}");
