@@ -336,6 +336,7 @@ fn rollback_target(
         return Err(no_current());
     };
     let mut skipped = Vec::new();
+    let mut any_damaged = false;
     for candidate in profile.below(current)? {
         match profile.check(candidate, store)? {
             Checked::Sound(g, _) if let Some(reason) = activation::record::failed(&g) => skipped
@@ -344,10 +345,13 @@ fn rollback_target(
                     reason,
                 }),
             Checked::Sound(g, manifest) => return Ok((g, *manifest, skipped)),
-            Checked::Damaged(g, damage) => skipped.push(SkippedOutput {
-                number: g.number,
-                reason: format!("damaged: {}", describe_all(&g, &damage)),
-            }),
+            Checked::Damaged(g, damage) => {
+                any_damaged = true;
+                skipped.push(SkippedOutput {
+                    number: g.number,
+                    reason: format!("damaged: {}", describe_all(&g, &damage)),
+                });
+            }
             Checked::Stray(_) | Checked::Missing => {}
         }
     }
@@ -358,6 +362,22 @@ fn rollback_target(
         ));
     }
     let numbers: Vec<String> = skipped.iter().map(|s| s.number.to_string()).collect();
+    if !any_damaged {
+        // Only failed activations below: nothing is wrong with the data directory.
+        let (which, verb) = match numbers.as_slice() {
+            [one] => (format!("generation {one}"), "failed its"),
+            _ => (
+                format!("generations {}", numbers.join(", ")),
+                "failed their",
+            ),
+        };
+        return Err(Error::input(
+            format!(
+                "there is nothing to roll back to below generation {current}: {which} {verb} activation"
+            ),
+            format!("`cosmo-bundle switch {}` tries it again", skipped[0].number),
+        ));
+    }
     Err(Error::damaged(
         format!(
             "there is no sound generation below {current} to roll back to: {} damaged or failed their activation",

@@ -416,6 +416,35 @@ fn rollback_passes_over_a_failed_generation_but_switch_names_it() {
 }
 
 #[test]
+fn rollback_over_failed_activations_only_is_bad_input_naming_switch() {
+    let house = House::new(6);
+    house
+        .env
+        .ok(&["plugin", "add", "crash-plugin", "--version", "1.0.0"]);
+    house.activation_fails(&["build"]);
+    house.env.ok(&["plugin", "remove", "crash-plugin"]);
+    let out = house.env.json(&["build"]);
+    assert_eq!(out["generation"], 2);
+    assert_eq!(out["activation"]["confirmed"], true, "{out}");
+    let before = house.env.snapshot();
+    let out = house.env.run(&["--json", "rollback"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = &body["error"];
+    assert_eq!(error["kind"], "bad_input", "{body}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("generation 1 failed its activation"),
+        "{body}"
+    );
+    assert!(
+        error["hint"].as_str().unwrap().contains("switch 1"),
+        "{body}"
+    );
+    assert_eq!(house.env.snapshot(), before);
+}
+
+#[test]
 fn a_restart_command_that_fails_is_reported_with_its_stderr_and_the_old_one_loudly() {
     let house = good_house(5);
     house.restart_with(&["--exit", "3"]);
