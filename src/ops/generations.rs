@@ -279,15 +279,20 @@ fn sound(profile: &Profile, store: &Store, number: u32) -> Result<(Generation, B
         return Ok((g, *manifest));
     }
     let message = checked.problem(number).unwrap_or_default();
-    Err(match checked {
-        Checked::Missing => unknown(number),
-        _ => Error::damaged(
-            message,
-            format!(
-                "switch to another generation (see `cosmo-bundle generations`), or delete this one with `cosmo-bundle delete {number}`"
-            ),
-        ),
-    })
+    if let Checked::Missing = checked {
+        return Err(unknown(number));
+    }
+    // The current generation cannot be deleted: another one must be made current first.
+    let hint = if profile.current().ok().flatten() == Some(number) {
+        format!(
+            "make another generation current: `cosmo-bundle switch N` to a sound one (see `cosmo-bundle generations`), or change the plugin set and `cosmo-bundle build`; then `cosmo-bundle delete {number}` removes this one"
+        )
+    } else {
+        format!(
+            "switch to another generation (see `cosmo-bundle generations`), or delete this one with `cosmo-bundle delete {number}`"
+        )
+    };
+    Err(Error::damaged(message, hint))
 }
 
 /// Makes generation `number` current (and activates it as `activate` says).

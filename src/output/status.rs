@@ -157,7 +157,11 @@ impl Render for StatusOutput {
                     let what: Vec<&str> = c.damage.iter().map(|d| d.message.as_str()).collect();
                     writeln!(out, "             DAMAGED: {}", what.join("; "))?;
                 }
-                writeln!(out, "plugins:     {}", super::text::plugin_list(&c.plugins))?;
+                if c.damage.is_empty() {
+                    writeln!(out, "plugins:     {}", super::text::plugin_list(&c.plugins))?;
+                } else {
+                    writeln!(out, "plugins:     (plugins unknown)")?;
+                }
                 match &c.activation {
                     Some(super::VerdictOutput::Confirmed { at, .. }) => {
                         writeln!(out, "activation:  confirmed healthy at {at}")?

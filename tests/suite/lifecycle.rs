@@ -667,3 +667,49 @@ fn status_shows_the_activation_verdict_and_an_activation_that_was_interrupted() 
     assert!(status["unfinished_activation"].is_null());
     assert_eq!(status["current"]["activation"]["result"], "confirmed");
 }
+
+/// Changes one byte of the current generation's bundle.json (a digit of its creation time).
+fn damage_current_bundle_json(env: &Env) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = env
+        .dir()
+        .join("current")
+        .canonicalize()
+        .unwrap()
+        .join("bundle.json");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.iter().position(u8::is_ascii_digit).unwrap();
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_current_generation_shows_unknown_plugins_and_switch_to_it_gives_a_hint_that_works() {
+    let env = Env::new();
+    env.ok(&["build"]);
+    damage_current_bundle_json(&env);
+    let status = env.ok(&["status"]);
+    assert!(
+        status.contains("plugins:     (plugins unknown)"),
+        "{status}"
+    );
+    assert!(status.contains("DAMAGED"), "{status}");
+    let json = env.json(&["status"]);
+    assert!(
+        !json["current"]["damage"].as_array().unwrap().is_empty(),
+        "{json}"
+    );
+    // `delete 1` refuses the current generation: the hint must not send the operator there.
+    let stderr = env.fails(&["switch", "1"], 1);
+    let hint = stderr.lines().find(|l| l.starts_with("hint:")).unwrap();
+    assert!(hint.contains("cosmo-bundle switch N"), "{stderr}");
+    assert!(hint.contains("cosmo-bundle build"), "{stderr}");
+    assert!(
+        !hint.starts_with(
+            "hint: switch to another generation (see `cosmo-bundle generations`), or delete"
+        ),
+        "{stderr}"
+    );
+    env.fails(&["delete", "1"], 2);
+}
