@@ -41,7 +41,11 @@ pub fn verify(ctx: &Context, generations: &[u32], all: bool) -> Result<VerifyOut
         let (status, entries, trees_checked, problems) = match outcome {
             Outcome::Verified { entries, trees } => ("ok", entries, trees, Vec::new()),
             Outcome::NoRecord => ("no_record", 0, 0, Vec::new()),
-            Outcome::Changed(p) => ("changed", 0, 0, p),
+            Outcome::Changed {
+                problems,
+                entries,
+                trees,
+            } => ("changed", entries, trees, problems),
         };
         out.ok &= problems.is_empty();
         out.bundles.push(BundleCheckOutput {
@@ -59,7 +63,7 @@ pub fn verify(ctx: &Context, generations: &[u32], all: bool) -> Result<VerifyOut
     }
     Err(failed(
         &out,
-        "find what changed it; rebuild the bundle: delete its generations (`cosmo-bundle delete N`, after `switch` away from it), `cosmo-bundle gc`, then `cosmo-bundle build`",
+        "find what changed it, then rebuild the bundle: a changed package file is also changed in uv's cache (a hard link into it), so clear that package first with `uv cache clean PACKAGE`; delete the generations that use the bundle (`cosmo-bundle delete N`, after `switch` away from it), `cosmo-bundle gc`, then `cosmo-bundle build` (`plugin update NAME --version V` makes a plugin PENDING again)",
     ))
 }
 

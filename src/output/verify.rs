@@ -25,9 +25,10 @@ pub struct BundleCheckOutput {
     /// `ok`, `changed`, or `no_record` (registered by an earlier version, without a file
     /// record: not checked, not damaged).
     pub status: &'static str,
-    /// Recorded entries checked.
+    /// Recorded entries checked (0 when `bundle.json` or the file record is unreadable).
     pub entries: usize,
-    /// Shared trees (`store/.trees`) checked.
+    /// Shared trees (`store/.trees`) checked (0 when `bundle.json` or the file record is
+    /// unreadable).
     pub trees: usize,
     /// Every difference, by path.
     pub problems: Vec<ProblemOutput>,
@@ -86,7 +87,11 @@ impl Render for VerifyOutput {
                     b.hash
                 )?,
                 _ => {
-                    writeln!(out, "CHANGED    {}{used}:", b.hash)?;
+                    writeln!(
+                        out,
+                        "CHANGED    {}{used}: {} entries and {} shared trees checked:",
+                        b.hash, b.entries, b.trees
+                    )?;
                     for p in &b.problems {
                         writeln!(out, "  {:<16} {}: {}", p.change, p.path.display(), p.detail)?;
                     }

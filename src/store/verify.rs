@@ -79,8 +79,13 @@ pub enum Outcome {
     Verified { entries: usize, trees: usize },
     /// Registered by an earlier version, without a file record: nothing to compare with.
     NoRecord,
-    /// What differs.
-    Changed(Vec<Problem>),
+    /// What differs, and how many recorded entries and linked trees were checked (none
+    /// when `bundle.json` or the record could not be read).
+    Changed {
+        problems: Vec<Problem>,
+        entries: usize,
+        trees: usize,
+    },
 }
 
 /// The record of a bundle, once `bundle.json` and the record file passed their digests.
@@ -210,17 +215,27 @@ pub fn verify(
 ) -> Result<Outcome> {
     let dir = store.path(hash);
     if fs::symlink_metadata(&dir).is_err() {
-        return Ok(Outcome::Changed(vec![Problem::new(
-            "",
-            Change::Unregistered,
-            format!("{} does not exist", dir.display()),
-        )]));
+        return Ok(Outcome::Changed {
+            problems: vec![Problem::new(
+                "",
+                Change::Unregistered,
+                format!("{} does not exist", dir.display()),
+            )],
+            entries: 0,
+            trees: 0,
+        });
     }
     let mut problems = Vec::new();
     let recorded = match load(store, hash, &mut problems)? {
         Some(Loaded::Record(r)) => r,
         Some(Loaded::NoRecord) => return Ok(Outcome::NoRecord),
-        None => return Ok(Outcome::Changed(problems)),
+        None => {
+            return Ok(Outcome::Changed {
+                problems,
+                entries: 0,
+                trees: 0,
+            });
+        }
     };
     let found: BTreeMap<PathBuf, tree::Entry> = tree::walk(&dir, Walk::Read)?
         .into_iter()
@@ -261,7 +276,11 @@ pub fn verify(
             trees: linked.len(),
         }
     } else {
-        Outcome::Changed(topmost(problems))
+        Outcome::Changed {
+            problems: topmost(problems),
+            entries: recorded.len(),
+            trees: linked.len(),
+        }
     })
 }
 

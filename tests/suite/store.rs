@@ -285,7 +285,9 @@ fn verify_finds_each_change_and_start_refuses_it_unless_told_not_to_verify() {
     env.ok(&["plugin", "add", "hue-lights", "--version", "1.0.0"]);
     env.ok(&["build"]);
     let bundle = bundle_of(&env, 1);
-    assert_eq!(env.json(&["verify"])["bundles"][0]["status"], "ok");
+    let sound = env.json(&["verify"])["bundles"][0].clone();
+    assert_eq!(sound["status"], "ok");
+    assert!(sound["entries"].as_u64().unwrap() > 0, "{sound}");
     // The fixture server has no `fastapi`: a verified start gets that far (exit 2).
     assert!(env.fails(&["start"], 2).contains("no `fastapi` command"));
     for t in tamperings() {
@@ -313,6 +315,20 @@ fn verify_finds_each_change_and_start_refuses_it_unless_told_not_to_verify() {
             "{}: {problems:#?}",
             t.name
         );
+        // A changed file is found by checking every recorded entry and tree: the counts
+        // say so (an unreadable bundle.json or record leaves nothing to count).
+        let checked = &doc["error"]["verify"]["bundles"][0];
+        if !["manifest_edited", "record_edited", "unregistered"].contains(&t.change) {
+            assert_eq!(
+                checked["entries"], sound["entries"],
+                "{}: {checked}",
+                t.name
+            );
+            assert_eq!(checked["trees"], sound["trees"], "{}: {checked}", t.name);
+        }
+        // The hint's recipe clears uv's cache first: a shared file is a hard link into it.
+        let hint = doc["error"]["hint"].as_str().unwrap();
+        assert!(hint.contains("uv cache clean"), "{}: {hint}", t.name);
         let text = env.fails(&["verify"], 8);
         assert!(
             text.contains(t.change) && text.contains(t.path),
