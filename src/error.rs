@@ -139,7 +139,7 @@ pub const KINDS: &[(&str, i32, &str)] = &[
     (
         "not_found",
         exit::BAD_INPUT,
-        "no such plugin record or generation",
+        "no such plugin record or generation, or a git ref (branch or tag) the repository does not have",
     ),
     (
         "package_not_found",
@@ -174,7 +174,7 @@ pub const KINDS: &[(&str, i32, &str)] = &[
     (
         "git_failed",
         exit::UV_FAILED,
-        "git failed for a git plugin (unreachable repository, unknown ref)",
+        "git failed for a git plugin (unreachable repository; a missing branch or tag is `not_found`)",
     ),
     ("uv_missing", exit::UV_MISSING, "uv is not installed"),
     (
@@ -185,7 +185,7 @@ pub const KINDS: &[(&str, i32, &str)] = &[
     (
         "activation_failed",
         exit::ACTIVATION_FAILED,
-        "the restarted server did not answer healthy; `current` went back to the generation before (the message says whether that one answers)",
+        "the restarted server did not answer healthy; `current` went back to the generation before (`activation`: what each attempt did; the message says whether that one answers)",
     ),
     (
         "damaged",

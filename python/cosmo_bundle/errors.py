@@ -76,7 +76,8 @@ class BadInputError(CosmoBundleError):
 
 
 class NotFoundError(CosmoBundleError):
-    """No such plugin record or generation (exit 2, kind ``not_found``)."""
+    """No such plugin record or generation, or a git branch or tag the repository does not
+    have (exit 2, kind ``not_found``)."""
 
     default_kind = "not_found"
 
@@ -145,7 +146,8 @@ class UvError(CosmoBundleError):
 
 
 class GitError(UvError):
-    """git failed for a git plugin: unreachable repository, unknown ref (exit 6, like uv)."""
+    """git failed for a git plugin: unreachable repository (exit 6, like uv); a missing
+    branch or tag is ``NotFoundError``."""
 
     default_kind = "git_failed"
 

@@ -167,10 +167,15 @@ mod tests {
         let readme =
             fs_err::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
                 .unwrap();
-        for (kind, code, _) in crate::error::KINDS {
+        for (kind, code, meaning) in crate::error::KINDS {
             assert!(
                 readme.contains(&format!("| `{kind}` | {code} |")),
                 "README.md has no row `| `{kind}` | {code} |` in its error kinds table"
+            );
+            // The row's meaning starts with the schema's (it may say more).
+            assert!(
+                readme.contains(&format!("| `{kind}` | {code} | {meaning}")),
+                "README.md's row of `{kind}` does not start with its meaning in KINDS: {meaning}"
             );
         }
     }
