@@ -100,11 +100,43 @@ impl Render for GcOutput {
         }
         writeln!(
             out,
-            "{verb} {} shared tree(s) and {} shared file(s); {} {:.1} MB",
+            "{verb} {} shared tree(s) and {} shared file(s); {} {}",
             self.trees,
             self.links,
             if self.dry_run { "would free" } else { "freed" },
-            self.freed_bytes as f64 / 1e6
+            super::status::human_bytes(self.freed_bytes)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_bytes_are_in_the_units_status_uses() {
+        let gc = GcOutput {
+            dry_run: true,
+            generations: Vec::new(),
+            bundles: Vec::new(),
+            kept_running: Vec::new(),
+            trees: 0,
+            links: 3,
+            sources: Vec::new(),
+            locks: Vec::new(),
+            leftovers: Vec::new(),
+            freed_bytes: 12288,
+        };
+        let mut text = Vec::new();
+        gc.text(&mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.ends_with(&format!(
+                "would free {}\n",
+                super::super::status::human_bytes(12288)
+            )),
+            "{text}"
+        );
+        assert!(text.ends_with("would free 12.0 KiB\n"), "{text}");
     }
 }

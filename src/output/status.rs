@@ -108,7 +108,7 @@ pub struct StoreOutput {
     pub same_file_system_as_uv_cache: Option<bool>,
 }
 
-/// Bytes in a unit a person reads at once.
+/// Bytes in a binary unit a person reads at once: the one byte formatter of text output.
 pub fn human_bytes(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;

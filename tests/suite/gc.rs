@@ -227,7 +227,7 @@ fn gc_keeps_the_current_pinned_and_newest_generations_and_frees_what_dry_run_sai
     assert_sound(&env);
     let text = env.ok(&["gc", "--dry-run"]);
     assert!(
-        text.contains("would free 0.0 MB"),
+        text.contains("would free 0 B"),
         "nothing left to collect: {text}"
     );
     // Rollback and switch keep working.
