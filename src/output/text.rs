@@ -206,6 +206,13 @@ impl Render for ActivationOutput {
             writeln!(out, "generation {} is now current", self.current)?;
             return activation_lines(activation, out);
         }
+        if self.previous == Some(self.current) {
+            return writeln!(
+                out,
+                "generation {} was already current; nothing restarted (`cosmo-bundle activate` restarts and checks it)",
+                self.current
+            );
+        }
         writeln!(
             out,
             "generation {} is now current (restart the server to use it)",

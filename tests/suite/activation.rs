@@ -416,6 +416,19 @@ fn rollback_passes_over_a_failed_generation_but_switch_names_it() {
 }
 
 #[test]
+fn switch_to_the_current_generation_says_so_and_restarts_nothing() {
+    let house = good_house(6);
+    let restarts = house.restarts();
+    let text = house.env.ok(&["switch", "1"]);
+    assert!(text.contains("generation 1 was already current"), "{text}");
+    assert!(!text.contains("is now current"), "{text}");
+    let out = house.env.json(&["switch", "1"]);
+    assert_eq!(out["previous"], 1);
+    assert_eq!(out["activation"], Value::Null);
+    assert_eq!(house.restarts(), restarts, "nothing restarted");
+}
+
+#[test]
 fn rollback_over_failed_activations_only_is_bad_input_naming_switch() {
     let house = House::new(6);
     house
