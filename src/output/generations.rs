@@ -92,10 +92,17 @@ impl Render for DeleteOutput {
                 None => writeln!(out, "removed generations/{} (no generation)", d.number)?,
             }
         }
-        writeln!(
-            out,
-            "their bundles stay in the store until a garbage collection removes them"
-        )
+        match self.deleted.iter().filter(|d| d.hash.is_some()).count() {
+            0 => Ok(()),
+            1 => writeln!(
+                out,
+                "its bundle stays in the store until a garbage collection removes it"
+            ),
+            _ => writeln!(
+                out,
+                "their bundles stay in the store until a garbage collection removes them"
+            ),
+        }
     }
 }
 
@@ -145,5 +152,43 @@ impl Render for DamagedRecordOutput {
             "remove it with `cosmo-bundle plugin remove {}`",
             r.id.as_deref().or(r.name.as_deref()).unwrap_or("ID")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deleted(numbers: &[u32]) -> String {
+        let out = DeleteOutput {
+            deleted: numbers
+                .iter()
+                .map(|&number| DeletedOutput {
+                    number,
+                    hash: Some("0123456789abcdef0123456789abcdef".into()),
+                    label: None,
+                    pinned: false,
+                })
+                .collect(),
+        };
+        let mut text = Vec::new();
+        out.text(&mut text).unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn delete_speaks_of_one_bundle_or_of_several() {
+        let one = deleted(&[3]);
+        assert!(
+            one.ends_with("its bundle stays in the store until a garbage collection removes it\n"),
+            "{one}"
+        );
+        let two = deleted(&[3, 4]);
+        assert!(
+            two.ends_with(
+                "their bundles stay in the store until a garbage collection removes them\n"
+            ),
+            "{two}"
+        );
     }
 }
