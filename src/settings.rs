@@ -201,7 +201,7 @@ impl Settings {
         );
         for k in KEYS {
             if let Some(v) = self.values.get(k.name) {
-                doc.insert(k.name, Item::Value(v.to_toml()));
+                doc.insert(k.name, Item::Value(v.to_toml(k.kind)));
             }
         }
         crate::fs::write_atomic(path, doc.to_string().as_bytes())
@@ -303,8 +303,13 @@ impl Setting {
         }
     }
 
-    fn to_toml(&self) -> Value {
+    /// The value as TOML: a number of seconds as an integer (a file of an earlier version
+    /// with it as a string is still read).
+    fn to_toml(&self, kind: Kind) -> Value {
         match self {
+            Setting::Text(t) if kind == Kind::Seconds && t.parse::<i64>().is_ok() => {
+                Value::from(t.parse::<i64>().expect("checked above"))
+            }
             Setting::Text(t) => Value::from(t.as_str()),
             Setting::Bool(b) => Value::from(*b),
             Setting::List(l) => {
@@ -602,5 +607,21 @@ mod tests {
             Settings::load(&dir.path().join("absent")).unwrap(),
             Settings::default()
         );
+    }
+
+    #[test]
+    fn seconds_are_saved_as_a_toml_integer_and_read_from_a_string_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        let mut st = Settings::default();
+        st.set("health-timeout", &["10".to_string()]).unwrap();
+        st.save(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let doc: DocumentMut = text.parse().unwrap();
+        assert_eq!(doc["health-timeout"].as_integer(), Some(10), "{text}");
+        assert_eq!(Settings::load(&path).unwrap(), st);
+        // As an earlier version wrote it.
+        fs::write(&path, "health-timeout = \"10\"\n").unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), st);
     }
 }
