@@ -125,8 +125,21 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// The first line of a text (a record's error message can be uv's whole explanation).
-fn first_line(text: &str) -> &str {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("")
+/// The line of a failure that says why: uv's `cause:` (or `Because …`) line when
+/// there is one, else the first line; trimmed.
+fn reason_line(text: &str) -> &str {
+    let why = text.lines().map(str::trim).find_map(|l| {
+        let l = l.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+        l.strip_prefix("cause:")
+            .map(str::trim)
+            .or_else(|| l.starts_with("Because ").then_some(l))
+    });
+    why.unwrap_or_else(|| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+    })
 }
 
 impl Render for StatusOutput {
@@ -190,7 +203,7 @@ impl Render for StatusOutput {
                 out,
                 "failed:      {}: {}",
                 r.name,
-                first_line(r.error_message.as_deref().unwrap_or("(no reason recorded)"))
+                reason_line(r.error_message.as_deref().unwrap_or("(no reason recorded)"))
             )?;
         }
         if self.servers.is_empty() {
@@ -267,6 +280,21 @@ impl Render for StatusOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_shows_the_line_that_says_why() {
+        let uv = "error: No solution found when resolving dependencies\n  cause: Because a depends on b>=2, a is unusable.\n         And because you require a, fail.";
+        assert_eq!(reason_line(uv), "Because a depends on b>=2, a is unusable.");
+        let fancy = "  × No solution found when resolving dependencies:\n  ╰─▶ Because a depends on b>=2, a is unusable.";
+        assert_eq!(
+            reason_line(fancy),
+            "Because a depends on b>=2, a is unusable."
+        );
+        assert_eq!(
+            reason_line("\n  plugin check failed: no Plugin class  \nmore"),
+            "plugin check failed: no Plugin class"
+        );
+    }
 
     #[test]
     fn bytes_read_at_once() {
