@@ -3,6 +3,7 @@
 pub mod atomic;
 pub mod lock;
 pub mod safe;
+pub mod stamp;
 pub mod tree;
 pub mod usage;
 

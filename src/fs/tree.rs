@@ -50,29 +50,7 @@ pub struct Entry {
     pub stamp: Stamp,
 }
 
-/// What changes when an entry is written, replaced, renamed or has its mode changed, and,
-/// for a directory, when an entry is added to or removed from it: inode, size, mode and
-/// the modification and change times (nanoseconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Stamp {
-    ino: u64,
-    size: u64,
-    mode: u32,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            ino: meta.ino(),
-            size: meta.size(),
-            mode: meta.mode(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
+pub use super::stamp::Stamp;
 
 /// Whether a walk also seals what it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,38 +9,12 @@
 use fs_err as fs;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// The format this version writes and trusts.
 const FORMAT: u32 = 1;
 
-/// What identifies one state of a file or directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    pub fn of(meta: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
-    /// The stamp of what stands at `path` (never following a link), if anything.
-    pub fn at(path: &Path) -> Option<Stamp> {
-        fs::symlink_metadata(path).ok().map(|m| Stamp::of(&m))
-    }
-}
+pub use crate::fs::stamp::Stamp;
 
 /// The contents of `profile.seen`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
