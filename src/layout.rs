@@ -126,6 +126,46 @@ impl DataDir {
         ]
     }
 
+    /// Whether `name`, an entry of the data directory itself, is one cosmo-bundle makes
+    /// (the server's `cosmo.db` and its SQLite side files included) or a `.tmp-*` leftover.
+    pub fn is_own_name(&self, name: &str) -> bool {
+        let own = [
+            self.db(),
+            self.settings(),
+            self.uv_config(),
+            self.lock(),
+            self.store(),
+            self.resolved(),
+            self.tmp(),
+            self.pycache(),
+            self.run(),
+            self.plugins(),
+            self.generations(),
+            self.current(),
+            self.profile_index(),
+            self.profile_seen(),
+        ];
+        let db = self.db();
+        let db = db.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        name.starts_with(TMP_PREFIX)
+            || ["-wal", "-shm", "-journal"]
+                .iter()
+                .any(|s| name == format!("{db}{s}"))
+            || own.iter().any(|p| p.file_name().is_some_and(|n| n == name))
+    }
+
+    /// The entries any data directory in use holds one of: a directory holding none of
+    /// them and something cosmo-bundle does not make is not a data directory.
+    pub fn markers(&self) -> [PathBuf; 5] {
+        [
+            self.db(),
+            self.settings(),
+            self.profile_index(),
+            self.store(),
+            self.generations(),
+        ]
+    }
+
     /// `current`: the link to the current generation.
     pub fn current(&self) -> PathBuf {
         self.root.join("current")

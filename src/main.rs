@@ -21,6 +21,7 @@ mod running;
 mod settings;
 mod state;
 mod store;
+mod text;
 mod uv;
 
 use clap::{CommandFactory, FromArgMatches};

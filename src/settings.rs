@@ -356,7 +356,8 @@ impl Setting {
         let plain = |v: &str| -> Result<()> {
             if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(bad(format!(
-                    "value {v:?} is empty or contains whitespace or control characters"
+                    "value {:?} is empty or contains whitespace or control characters",
+                    crate::text::redact_url(v)
                 )));
             }
             Ok(())
@@ -434,8 +435,12 @@ impl Setting {
                     .ok_or_else(|| bad(format!("value {v:?} is not an http:// or https:// URL")))?;
                 let authority = rest.split('/').next().unwrap_or("");
                 if authority.is_empty() || authority.contains('@') {
-                    return Err(bad(format!("URL {v:?} needs a host and no credentials")));
+                    return Err(bad(format!(
+                        "URL {:?} needs a host and no credentials",
+                        crate::text::redact_url(&v)
+                    )));
                 }
+                check_host_port(&v, authority).map_err(bad)?;
                 Setting::Text(v)
             }
             Kind::Seconds => {
@@ -496,11 +501,54 @@ fn check_url(v: &str) -> std::result::Result<(), String> {
     let authority = rest.split('/').next().unwrap_or("");
     if authority.contains('@') {
         return Err(format!(
-            "URL {v:?} carries credentials; give them to uv through a keyring or ~/.netrc instead"
+            "URL {:?} carries credentials; give them to uv through a keyring or ~/.netrc instead",
+            crate::text::redact_url(v)
         ));
     }
     if scheme != "file" && authority.is_empty() {
         return Err(format!("URL {v:?} has no host"));
+    }
+    if !authority.is_empty() {
+        check_host_port(v, authority)?;
+    }
+    Ok(())
+}
+
+/// Accepts `host[:port]`: an ASCII DNS name or IP literal (`[…]` for IPv6), a port from 1
+/// to 65535. A look-alike host in another script (`exаmple.org` with a Cyrillic `а`) is
+/// refused; give it in its `xn--` form.
+fn check_host_port(v: &str, authority: &str) -> std::result::Result<(), String> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((ip, "")) if ip.parse::<std::net::Ipv6Addr>().is_ok() => (ip, None),
+            Some((ip, rest)) if ip.parse::<std::net::Ipv6Addr>().is_ok() => {
+                let port = rest
+                    .strip_prefix(':')
+                    .ok_or_else(|| format!("URL {v:?} has the host {authority:?}"))?;
+                (ip, Some(port))
+            }
+            _ => return Err(format!("URL {v:?} has the host {authority:?}")),
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !authority.starts_with('[') && !host.split('.').all(label_ok) {
+        return Err(format!(
+            "URL {v:?} has the host {host:?} (ASCII letters, digits, '-' and '.' only; give a non-ASCII name in its xn-- form)"
+        ));
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err(format!("URL {v:?} has the port {port:?} (1 to 65535)"));
     }
     Ok(())
 }
@@ -570,6 +618,11 @@ mod tests {
             ("restart", vec!["-x"], "not a command"),
             ("health-url", vec!["ftp://h/x"], "not an http"),
             ("health-url", vec!["http://u:p@h/x"], "credentials"),
+            ("health-url", vec!["http://127.0.0.1:0/h"], "port \"0\""),
+            ("health-url", vec!["http://[::1]x/h"], "host"),
+            ("index-url", vec!["https://ex\u{430}mple.org/s"], "xn--"),
+            ("index-url", vec!["https://example.org:abc/s"], "port"),
+            ("find-links", vec!["https://-x.org/w"], "host"),
             ("health-timeout", vec!["0"], "1 to 3600"),
             ("health-timeout", vec!["soon"], "1 to 3600"),
         ] {

@@ -141,7 +141,52 @@ impl Context {
                 "pass --data-dir (or set COSMO_DATA_DIR to) a directory, or move the file away",
             ));
         }
-        Ok(())
+        self.check_foreign_dir()
+    }
+
+    /// Refuses an existing directory that is not a data directory (`/`, a home directory):
+    /// cosmo-bundle empties `tmp/` and removes `.tmp-*` entries of its data directory.
+    fn check_foreign_dir(&self) -> Result<()> {
+        let root = self.dirs.root();
+        if self
+            .dirs
+            .markers()
+            .iter()
+            .any(|m| fs_err::symlink_metadata(m).is_ok())
+        {
+            return Ok(());
+        }
+        let Ok(entries) = fs_err::read_dir(root) else {
+            return Ok(());
+        };
+        let mut foreign: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !self.dirs.is_own_name(n))
+            .collect();
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        foreign.sort();
+        let more = foreign.len().saturating_sub(3);
+        foreign.truncate(3);
+        Err(Error::input(
+            format!(
+                "{} is not a cosmo-bundle data directory: it holds {}{} and no cosmo.db, settings.toml, profile.json, store/ or generations/",
+                root.display(),
+                foreign
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+            "pass --data-dir (or set COSMO_DATA_DIR to) the server's data directory, or a new or empty directory",
+        ))
     }
 
     /// Reads the state without writing anything (no database is created).
@@ -238,7 +283,11 @@ impl Context {
 /// `COSMO_LOCK_TIMEOUT` (seconds), else the default.
 fn lock_timeout() -> Result<Duration> {
     match std::env::var("COSMO_LOCK_TIMEOUT") {
-        Err(_) => Ok(Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECS)),
+        Err(std::env::VarError::NotPresent) => Ok(Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECS)),
+        Err(std::env::VarError::NotUnicode(v)) => Err(Error::input(
+            format!("COSMO_LOCK_TIMEOUT={v:?} is not a number of seconds"),
+            "set it to a whole number such as 60, or unset it",
+        )),
         Ok(v) => v
             .trim()
             .parse::<u64>()

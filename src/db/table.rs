@@ -523,6 +523,7 @@ pub enum Row {
 pub struct DamagedRecord {
     pub id: Option<String>,
     pub name: Option<String>,
+    #[serde(serialize_with = "crate::text::serialize_redacted_opt")]
     pub source: Option<String>,
     pub source_type: Option<String>,
     pub installed_version: Option<String>,

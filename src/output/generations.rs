@@ -139,7 +139,11 @@ impl Render for DamagedRecordOutput {
         writeln!(out, "DAMAGED: {}", r.problems.join("; "))?;
         writeln!(out, "id:                {}", opt(&r.id))?;
         writeln!(out, "name:              {}", opt(&r.name))?;
-        writeln!(out, "source:            {}", opt(&r.source))?;
+        writeln!(
+            out,
+            "source:            {}",
+            crate::text::redact_url(&opt(&r.source))
+        )?;
         writeln!(out, "source_type:       {}", opt(&r.source_type))?;
         writeln!(out, "install_status:    {}", opt(&r.install_status))?;
         writeln!(out, "installed_version: {}", opt(&r.installed_version))?;

@@ -19,7 +19,11 @@ impl Render for RecordOutput {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         writeln!(out, "id:                {}", r.id)?;
         writeln!(out, "name:              {}", r.name)?;
-        writeln!(out, "source:            {}", r.source)?;
+        writeln!(
+            out,
+            "source:            {}",
+            crate::text::redact_url(&r.source)
+        )?;
         writeln!(out, "source_type:       {}", r.source_type.as_db())?;
         writeln!(out, "install_status:    {}", r.install_status.as_db())?;
         writeln!(out, "installed_version: {}", opt(&r.installed_version))?;

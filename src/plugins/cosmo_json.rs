@@ -72,6 +72,9 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<CosmoManifest, String> {
             bytes.len()
         ));
     }
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        return Err("starts with a byte order mark (U+FEFF); save it as UTF-8 without one".into());
+    }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to()))?;
     let manifest: CosmoManifest =
@@ -89,6 +92,16 @@ fn validate(m: &CosmoManifest) -> std::result::Result<(), String> {
     ] {
         if value.trim().is_empty() {
             return Err(format!("field `{field}` is empty"));
+        }
+        // Prose may span lines; nothing may hide or reorder what an operator reads.
+        let allowed = |c: char| field == "description" && matches!(c, '\n' | '\t');
+        if let Some(c) = value
+            .chars()
+            .find(|c| crate::text::is_hidden(*c) && !allowed(*c))
+        {
+            return Err(format!(
+                "field `{field}` contains the control or invisible character {c:?}"
+            ));
         }
     }
     let parts: Vec<&str> = m.plugin_class.split('.').collect();

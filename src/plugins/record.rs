@@ -80,6 +80,8 @@ db_enum! {
 pub struct PluginRecord {
     pub id: String,
     pub name: String,
+    /// Shown with any user information of a URL redacted (`text::redact_url`).
+    #[serde(serialize_with = "crate::text::serialize_redacted")]
     pub source: String,
     pub source_type: SourceType,
     pub installed_version: Option<String>,

@@ -126,7 +126,8 @@ pub fn check_version(version: &str) -> Result<String> {
 /// ref), `#`, `?`, `%`, `\`, whitespace or `..` segments, and nothing may start with `-`.
 pub fn check_git_url(url: &str) -> Result<String> {
     let hint = "use https://host/repo.git, ssh://git@host/repo.git or file:///path/to/repo, and give the branch, tag or commit with --rev";
-    let bad = |why: String| Error::input(format!("git URL {url:?} {why}"), hint);
+    let shown = crate::text::redact_url(url);
+    let bad = |why: String| Error::input(format!("git URL {shown:?} {why}"), hint);
     let url = url.trim();
     if url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad(
@@ -186,6 +187,9 @@ fn check_authority(authority: &str, user_allowed: bool) -> std::result::Result<S
         Some((user, hostport)) => (Some(user), hostport),
         None => (None, authority),
     };
+    if user.is_some_and(|u| u.contains(':')) {
+        return Err("carries credentials; use ssh keys (or a credential helper) instead".into());
+    }
     if let Some(user) = user
         && (user.is_empty()
             || user.starts_with('-')

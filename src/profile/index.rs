@@ -598,7 +598,8 @@ pub fn below(generations: &[Generation], current: u32) -> impl Iterator<Item = &
     generations.iter().rev().filter(move |g| g.number < current)
 }
 
-/// Checks a label: at most 200 characters, one line, no control characters. An empty
+/// Checks a label: at most 200 characters, one line, no control or invisible characters
+/// (`text::is_hidden`). An empty
 /// label means none.
 pub fn check_label(label: &str) -> Result<Option<String>> {
     let hint = "give a short single-line note, e.g. \"before the zigbee update\"";
@@ -611,9 +612,11 @@ pub fn check_label(label: &str) -> Result<Option<String>> {
             hint,
         ));
     }
-    if let Some(c) = label.chars().find(|c| c.is_control()) {
+    if let Some(c) = label.chars().find(|c| crate::text::is_hidden(*c)) {
         return Err(Error::input(
-            format!("the label contains the control character {c:?}; it must be one line of text"),
+            format!(
+                "the label contains the control or invisible character {c:?}; it must be one line of visible text"
+            ),
             hint,
         ));
     }

@@ -195,6 +195,9 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
             } else if ft.is_dir() {
                 stack.push(path);
                 "dir".to_string()
+            } else if !ft.is_file() {
+                // A FIFO or socket: reading it would block.
+                "special".to_string()
             } else {
                 blake3::hash(&std::fs::read(&path).unwrap())
                     .to_hex()
