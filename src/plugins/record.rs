@@ -80,7 +80,7 @@ db_enum! {
 pub struct PluginRecord {
     pub id: String,
     pub name: String,
-    /// Shown with any user information of a URL redacted (`text::redact_url`).
+    /// The distribution (PyPI) or the git URL; as output, a URL's user information is `***@`.
     #[serde(serialize_with = "crate::text::serialize_redacted")]
     pub source: String,
     pub source_type: SourceType,
