@@ -41,6 +41,13 @@ impl ServerRepo {
             .map_err(|e| Error::input(format!("server directory {}: {e}", dir.display()), hint))?;
         let pyproject_path = root.join("pyproject.toml");
         if !pyproject_path.is_file() {
+            // A FIFO, a directory, a socket: never opened (a FIFO would block).
+            if fs_err::symlink_metadata(&pyproject_path).is_ok() {
+                return Err(Error::input(
+                    format!("{} is not a regular file", pyproject_path.display()),
+                    hint,
+                ));
+            }
             return Err(Error::input(
                 format!("{} has no pyproject.toml", root.display()),
                 hint,

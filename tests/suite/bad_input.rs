@@ -1728,16 +1728,20 @@ fn hostile() -> Vec<Case> {
     for (what, says, edit) in [
         (
             "pyproject.toml a FIFO",
-            "pyproject.toml",
+            "pyproject.toml is not a regular file",
             (|s: &Path| {
                 std::fs::remove_file(s.join("pyproject.toml")).unwrap();
                 mkfifo(&s.join("pyproject.toml"));
             }) as fn(&Path),
         ),
-        ("pyproject.toml a directory", "pyproject.toml", |s| {
-            std::fs::remove_file(s.join("pyproject.toml")).unwrap();
-            std::fs::create_dir(s.join("pyproject.toml")).unwrap();
-        }),
+        (
+            "pyproject.toml a directory",
+            "pyproject.toml is not a regular file",
+            |s| {
+                std::fs::remove_file(s.join("pyproject.toml")).unwrap();
+                std::fs::create_dir(s.join("pyproject.toml")).unwrap();
+            },
+        ),
         ("src/cosmoserver a symlink loop", "src/cosmoserver", |s| {
             std::fs::remove_dir_all(s.join("src/cosmoserver")).unwrap();
             std::os::unix::fs::symlink("cosmoserver", s.join("src/cosmoserver")).unwrap();
