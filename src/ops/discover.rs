@@ -30,7 +30,14 @@ fn known(records: &[PluginRecord], f: &Found) -> Option<String> {
 
 /// Scans the plugins directory and records the plugins that have no record yet.
 pub fn discover(ctx: &Context) -> Result<DiscoverOutput> {
-    let (mut found, rejected) = scan(&ctx.dirs.plugins())?;
+    let dir = ctx.dirs.plugins();
+    if fs_err::symlink_metadata(&dir).is_err() {
+        ctx.reporter.warn(&format!(
+            "{} does not exist: clone plugin repositories into it (`mkdir -p {0}`, then `git -C {0} clone URL`)",
+            dir.display()
+        ));
+    }
+    let (mut found, rejected) = scan(&dir)?;
     let state = ctx.read()?;
     let mut report = DiscoverOutput {
         rejected,

@@ -240,3 +240,24 @@ fn existing_records_are_never_changed_and_a_second_scan_adds_nothing() {
     assert!(again["added"].as_array().unwrap().is_empty());
     assert_eq!(env.json(&["plugin", "list"]), rows);
 }
+
+#[test]
+fn without_a_plugins_directory_discover_says_where_to_clone_and_writes_nothing() {
+    let env = Env::new();
+    let before = env.snapshot();
+    let out = env.run(&["discover"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let plugins = env.dir().join("plugins");
+    assert!(
+        stderr.contains(&format!("{} does not exist", plugins.display()))
+            && stderr.contains("git -C"),
+        "{stderr}"
+    );
+    assert!(!plugins.exists());
+    assert_eq!(env.snapshot(), before);
+    // Once it exists (empty), nothing to say.
+    std::fs::create_dir(&plugins).unwrap();
+    let out = env.run(&["discover"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
