@@ -315,15 +315,22 @@ def health_server() -> Iterator[HealthServer]:
     server.close()
 
 
-def test_activate_restarts_and_checks(
-    client: Client, health_server: HealthServer, tmp_path: Path
-) -> None:
+def _restart_counter(client: Client, health_server: HealthServer, tmp_path: Path) -> Path:
+    """Sets a restart command that appends an `x` to the returned file, and the stand-in
+    server as the health URL."""
     restarts = tmp_path / "restarts"
     client.config_set(
         "restart", sys.executable, "-c", f"open({str(restarts)!r}, 'a').write('x')"
     )
     client.config_set("health-url", health_server.url)
     client.config_set("health-timeout", "5")
+    return restarts
+
+
+def test_activate_restarts_and_checks(
+    client: Client, health_server: HealthServer, tmp_path: Path
+) -> None:
+    restarts = _restart_counter(client, health_server, tmp_path)
     client.add("zigbee-switch", version="1.0.0")
     # Builds restart too, now that `restart` is set: the server must have the plugin.
     health_server.active = [{"distribution": "zigbee-switch", "version": "1.0.0", "mounted": True}]
@@ -361,12 +368,7 @@ def test_activate_restarts_and_checks(
 def test_build_switch_and_rollback_can_skip_activation(
     client: Client, health_server: HealthServer, tmp_path: Path
 ) -> None:
-    restarts = tmp_path / "restarts"
-    client.config_set(
-        "restart", sys.executable, "-c", f"open({str(restarts)!r}, 'a').write('x')"
-    )
-    client.config_set("health-url", health_server.url)
-    client.config_set("health-timeout", "5")
+    restarts = _restart_counter(client, health_server, tmp_path)
     client.add("zigbee-switch", version="1.0.0")
     first = client.build(activate=False, label="from a route")
     assert first.activation is None and not restarts.exists()
