@@ -191,34 +191,38 @@ impl Context {
 
     /// Reads the state without writing anything (no database is created).
     pub fn read(&self) -> Result<State> {
+        self.read_state(false)
+    }
+
+    /// [`Context::read`] for a command that only shows the state: it also warns when the
+    /// plugin rows do not follow `current` yet (a command that moved it could not update
+    /// them: the database busy, the disk full), which a mutating command would catch up.
+    pub fn read_to_show(&self) -> Result<State> {
+        self.read_state(true)
+    }
+
+    fn read_state(&self, warn_lag: bool) -> Result<State> {
         self.check_data_dir()?;
+        let current = self.profile().current()?;
         let (rows, pins) = match Db::open_read(&self.dirs.db())? {
-            Some(db) => (db.read().rows()?, db.read().pins()?),
+            Some(db) => {
+                if let Some(current) = current.filter(|_| warn_lag)
+                    && !follow::follows(&db.read(), current)?
+                {
+                    self.reporter.warn(&format!(
+                        "the plugin rows do not follow generation {current} (current) yet; `cosmo-bundle build` (which then has nothing to build) brings them up to date"
+                    ));
+                }
+                (db.read().rows()?, db.read().pins()?)
+            }
             None => Default::default(),
         };
         Ok(State {
             records: rows.records,
             pins,
             damaged: rows.damaged,
-            current: self.profile().current()?,
+            current,
         })
-    }
-
-    /// Warns when the plugin rows do not follow `current` yet (a command that moved it could
-    /// not update them: the database busy, the disk full); read-only commands call it.
-    pub fn warn_if_rows_lag(&self, state: &State) -> Result<()> {
-        let Some(current) = state.current else {
-            return Ok(());
-        };
-        let Some(db) = Db::open_read(&self.dirs.db())? else {
-            return Ok(());
-        };
-        if !follow::follows(&db.read(), current)? {
-            self.reporter.warn(&format!(
-                "the plugin rows do not follow generation {current} (current) yet; `cosmo-bundle build` (which then has nothing to build) brings them up to date"
-            ));
-        }
-        Ok(())
     }
 
     /// Plans a mutation on a read of the state, then takes the lock and plans again only

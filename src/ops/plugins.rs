@@ -284,8 +284,7 @@ pub fn remove(ctx: &Context, key: &str) -> Result<Row> {
 
 /// Every row: the sound records, then the damaged ones (read-only).
 pub fn list(ctx: &Context) -> Result<Vec<Row>> {
-    let state = ctx.read()?;
-    ctx.warn_if_rows_lag(&state)?;
+    let state = ctx.read_to_show()?;
     Ok(state
         .records
         .into_iter()
@@ -296,7 +295,6 @@ pub fn list(ctx: &Context) -> Result<Vec<Row>> {
 
 /// One row by id or name (read-only).
 pub fn show(ctx: &Context, key: &str) -> Result<Row> {
-    let state = ctx.read()?;
-    ctx.warn_if_rows_lag(&state)?;
+    let state = ctx.read_to_show()?;
     Ok(find(&state.records, &state.damaged, key)?.cloned())
 }

@@ -17,8 +17,7 @@ use crate::store::snapshot::SourceMode;
 
 /// The status of the data directory (and of the server repository, when one is given).
 pub fn status(ctx: &Context) -> Result<StatusOutput> {
-    let state = ctx.read()?;
-    ctx.warn_if_rows_lag(&state)?;
+    let state = ctx.read_to_show()?;
     let profile = ctx.profile();
     let store = ctx.store();
     // The index alone: its cost does not include listing every generation's link.

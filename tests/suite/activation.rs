@@ -6,54 +6,32 @@
 
 use crate::common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A plain HTTP/1.0 GET of 127.0.0.1; `None` when nothing answers.
-pub fn get(port: u16, path: &str) -> Option<(u16, Value)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or("");
-    Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
-}
-
 /// The plugins the stand-in serves as `name==version`, sorted.
 fn active(port: u16) -> Vec<String> {
-    let (status, body) = get(port, "/plugins/active").expect("the server answers");
+    let (status, body) = get_json(port, "/plugins/active");
     assert_eq!(status, 200, "{body}");
-    let mut names: Vec<String> = body
+    let mut names = specs(&body, "distribution");
+    names.sort();
+    names
+}
+
+/// `name==version` of each plugin of a JSON list, the name under `name_key`.
+fn specs(plugins: &Value, name_key: &str) -> Vec<String> {
+    plugins
         .as_array()
         .unwrap()
         .iter()
         .map(|p| {
             format!(
                 "{}=={}",
-                p["distribution"].as_str().unwrap(),
+                p[name_key].as_str().unwrap(),
                 p["version"].as_str().unwrap()
             )
         })
-        .collect();
-    names.sort();
-    names
+        .collect()
 }
 
 /// A plugin package for the stand-in: `router` routes under `/<short name>`.
@@ -622,18 +600,7 @@ fn killed_activation(
     let n: u64 = settled.trim_start_matches("generations/").parse().unwrap();
     let now = &gens[n as usize - 1];
     assert_eq!(now["activation"]["result"], "confirmed", "{what}: {now}");
-    let want: Vec<String> = now["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{}=={}",
-                p["name"].as_str().unwrap(),
-                p["version"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let want = specs(&now["plugins"], "name");
     assert_eq!(active(house.port), want, "{what}");
 }
 

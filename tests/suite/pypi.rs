@@ -9,8 +9,6 @@ mod lifecycle;
 
 use crate::common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -69,36 +67,6 @@ fn pypi_env(scratch: &Path) -> Env {
     env.ok(&["config", "unset", "no-index"]);
     env.config("find-links", &[web_wheelhouse(scratch).to_str().unwrap()]);
     env
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A plain HTTP/1.0 GET; `None` when nothing answers.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
-}
-
-fn get_json(port: u16, path: &str) -> (u16, Value) {
-    let (status, body) = get(port, path).unwrap_or_else(|| panic!("nothing answers {path}"));
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 /// A server started by `cosmo-bundle start`, stopped when dropped (even on panic).

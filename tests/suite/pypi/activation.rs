@@ -3,8 +3,9 @@
 //! and runs `cosmo-bundle start` again; the health URL is the default one, found in the
 //! `run/` record that `start` writes.
 
-use super::{free_port, get_json, pypi_env};
+use super::pypi_env;
 use crate::common::*;
+use crate::common::{free_port, get_json};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
